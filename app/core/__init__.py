@@ -1,0 +1,1 @@
+"""Pure arithmetic over specs: shapes, parameters, MACs, receptive fields, lecture verdicts."""

@@ -1,0 +1,207 @@
+"""The calculator: spec -> table. Pure Python (stdlib + pydantic), no torch, fastapi or onnxruntime.
+
+It walks the layers once, carrying the volume, whether the input has been flattened, and the
+receptive field and jump of one unit, and applies each kind's rule from layers.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cache
+
+from pydantic import ValidationError
+
+from app.core import layers as rules
+from app.core.errors import LayerError, SpecInvalid, SpecIssue, issues_from_validation
+from app.core.lecture import verdict, volume_list
+from app.core.table import Formula, LayerRow, Table, Totals, Verdict, Warning
+from app.specs.models import PARAMETRIC_KINDS, Conv, Layer, LectureFigure, Spec
+from app.specs.registry import builtin_registry
+
+BYTES_PER_FP32 = 4
+
+
+def layer_names(spec: Spec) -> list[str]:
+    """Each layer's given name, or kind + running count ("conv1", "relu3") when it has none."""
+    counts: Counter[str] = Counter()
+    names = []
+    for layer in spec.layers:
+        counts[layer.kind] += 1
+        names.append(layer.name or f"{layer.kind}{counts[layer.kind]}")
+    return names
+
+
+def _duplicate_name_issues(names: list[str]) -> list[SpecIssue]:
+    seen: dict[str, int] = {}
+    issues = []
+    for index, name in enumerate(names):
+        if name in seen:
+            message = f"name {name!r} is already used by layer {seen[name]}"
+            issues.append(SpecIssue(index=index, name=name, field="name", message=message))
+        seen.setdefault(name, index)
+    return issues
+
+
+def _next_spatial(state: rules.State, result: rules.Result, image_side: int) -> rules.Spatial:
+    if result.flattens or state.flattened:
+        return rules.Spatial(receptive_field=image_side, jump=0)
+    if result.window is None:
+        return state.spatial
+    kernel, stride = result.window
+    field = state.spatial.receptive_field + (kernel - 1) * state.spatial.jump
+    return rules.Spatial(receptive_field=field, jump=state.spatial.jump * stride)
+
+
+def _layer_figure_value(figure: LectureFigure, row: LayerRow, layer: Layer) -> int | list[int]:
+    quantity = figure.quantity
+    if quantity in {"input", "output"}:
+        return volume_list(row.input if quantity == "input" else row.output)
+    if quantity == "filters":
+        return layer.out_channels if isinstance(layer, Conv) else row.output.channels
+    value: int = getattr(row, quantity)
+    return value
+
+
+def _row(
+    index: int,
+    name: str,
+    layer: Layer,
+    state: rules.State,
+    result: rules.Result,
+    spatial: rules.Spatial,
+) -> LayerRow:
+    activations = result.output.height * result.output.width * result.output.channels
+    notes = [*layer.notes, *result.notes, *result.unused]
+    row = LayerRow(
+        index=index,
+        name=name,
+        kind=layer.kind,
+        input=state.volume,
+        output=result.output,
+        weights=result.weights,
+        biases=result.biases,
+        params=result.weights + result.biases,
+        macs=result.macs,
+        flops=2 * result.macs,
+        activations=activations,
+        activation_bytes=BYTES_PER_FP32 * activations,
+        receptive_field=spatial.receptive_field,
+        jump=spatial.jump or None,  # units after flatten see the whole image: no stride
+        formula=Formula(
+            output=result.output_formula, params=result.params_formula, macs=result.macs_formula
+        ),
+        notes=notes,
+        lecture=[],
+    )
+    figures = [verdict(f, _layer_figure_value(f, row, layer)) for f in layer.lecture]
+    return row.model_copy(update={"lecture": figures})
+
+
+def _walk(spec: Spec, names: list[str]) -> list[LayerRow]:
+    image_side = max(spec.input.height, spec.input.width)
+    state = rules.State(spec.input, False, rules.Spatial(receptive_field=1, jump=1))
+    rows = []
+    for index, (layer, name) in enumerate(zip(spec.layers, names, strict=True)):
+        try:
+            result = rules.apply(layer, state)
+        except LayerError as error:
+            issue = SpecIssue(index=index, name=name, field=error.field, message=error.message)
+            raise SpecInvalid([issue]) from None
+        spatial = _next_spatial(state, result, image_side)
+        rows.append(_row(index, name, layer, state, result, spatial))
+        state = rules.State(result.output, state.flattened or result.flattens, spatial)
+    return rows
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _totals(spec: Spec, rows: list[LayerRow]) -> Totals:
+    flat_at = next((row.index for row in rows if row.kind == "flatten"), len(rows))
+    conv_side, fc_side = rows[:flat_at], rows[flat_at:]
+    params = sum(row.params for row in rows)
+    macs = sum(row.macs for row in rows)
+    conv_params = sum(row.params for row in conv_side)
+    fc_params = sum(row.params for row in fc_side)
+    activations = sum(row.activations for row in rows)
+    return Totals(
+        params=params,
+        weights=sum(row.weights for row in rows),
+        biases=sum(row.biases for row in rows),
+        macs=macs,
+        flops=2 * macs,
+        activations=activations,
+        activation_bytes=BYTES_PER_FP32 * activations,
+        conv_params=conv_params,
+        fc_params=fc_params,
+        conv_share=_share(conv_params, params),
+        fc_share=_share(fc_params, params),
+        conv_macs=sum(row.macs for row in conv_side),
+        fc_macs=sum(row.macs for row in fc_side),
+        depth=sum(1 for layer in spec.layers if layer.kind in PARAMETRIC_KINDS),
+    )
+
+
+def _spec_figure_value(figure: LectureFigure, spec: Spec, totals: Totals) -> int | list[int]:
+    quantity = figure.quantity
+    if quantity == "input":
+        return volume_list(spec.input)
+    if quantity == "conv_kernel":
+        kernels = {layer.kernel for layer in spec.layers if isinstance(layer, Conv)}
+        stated = figure.value if isinstance(figure.value, int) else -1
+        return stated if kernels == {stated} else max(kernels, default=0)
+    if quantity == "total_params":
+        return totals.params
+    value: int = getattr(totals, quantity)
+    return value
+
+
+def _warnings(rows: list[LayerRow]) -> list[Warning]:
+    return [
+        Warning(index=row.index, name=row.name, code="unused_pixels", message=note)
+        for row in rows
+        for note in row.notes
+        if note.startswith("the stride leaves")
+    ]
+
+
+def compute_table(spec: Spec) -> Table:
+    """The exact table of a validated spec; SpecInvalid names the first layer that cannot run."""
+    names = layer_names(spec)
+    duplicates = _duplicate_name_issues(names)
+    if duplicates:
+        raise SpecInvalid(duplicates)
+    rows = _walk(spec, names)
+    totals = _totals(spec, rows)
+    figures: list[Verdict] = [
+        verdict(f, _spec_figure_value(f, spec, totals)) for f in spec.lecture
+    ]
+    return Table(
+        id=spec.id,
+        name=spec.name,
+        input=spec.input,
+        layers=rows,
+        totals=totals,
+        lecture=figures,
+        warnings=_warnings(rows),
+    )
+
+
+def validate_spec(raw: object) -> Spec:
+    """A user's spec from parsed JSON; SpecInvalid lists every schema problem."""
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecInvalid(issues_from_validation(error, raw)) from None
+
+
+def analyze(raw: object) -> Table:
+    """Validate and compute in one step: the table, or SpecInvalid naming every problem found."""
+    return compute_table(validate_spec(raw))
+
+
+@cache
+def builtin_table(spec_id: str) -> Table:
+    """The table of a built-in net, computed once per process."""
+    return compute_table(builtin_registry().get(spec_id))

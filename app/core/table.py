@@ -1,0 +1,89 @@
+"""The computed table: one row per layer plus totals. This is the JSON form the CLI and the API serve.
+
+Kept apart from the arithmetic (layers.py) and from presentation (formatting.py), as torchinfo
+keeps its row, its totals and its formatting apart.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from app.specs.models import Volume
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Formula(Frozen):
+    """The arithmetic as text with the numbers filled in."""
+
+    output: str
+    params: str | None = None
+    macs: str | None = None
+
+
+class Verdict(Frozen):
+    """A lecture figure beside the exact value: exact, rounded, or differs (and why)."""
+
+    ref: int
+    says: str
+    quantity: str
+    stated: str
+    exact: str
+    verdict: str
+    why: str | None = None
+
+
+class Warning(Frozen):  # noqa: A001 - the JSON field is "warnings"; the name reads as such
+    index: int | None
+    name: str | None
+    code: str
+    message: str
+
+
+class LayerRow(Frozen):
+    index: int
+    name: str
+    kind: str
+    input: Volume
+    output: Volume
+    weights: int
+    biases: int
+    params: int
+    macs: int
+    flops: int
+    activations: int
+    activation_bytes: int
+    receptive_field: int
+    jump: int | None
+    formula: Formula
+    notes: list[str]
+    lecture: list[Verdict]
+
+
+class Totals(Frozen):
+    params: int
+    weights: int
+    biases: int
+    macs: int
+    flops: int
+    activations: int
+    activation_bytes: int
+    conv_params: int
+    fc_params: int
+    conv_share: float
+    fc_share: float
+    conv_macs: int
+    fc_macs: int
+    depth: int
+
+
+class Table(Frozen):
+    id: str | None
+    name: str
+    input: Volume
+    layers: list[LayerRow]
+    totals: Totals
+    lecture: list[Verdict]
+    warnings: list[Warning]

@@ -1,0 +1,1 @@
+"""torch: spec -> nn.Module with torchvision's names, ONNX export, pretrained weights."""

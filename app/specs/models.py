@@ -1,0 +1,202 @@
+"""The nets as data: the pydantic models every spec file and every user's spec is validated by.
+
+A user's own spec needs only ``name``, ``input`` and ``layers``; every layer field that is not a
+net's defining number takes torch's default. Types are strict (``true``, ``"64"`` and ``64.0``
+are not integers) and unknown keys are refused, so a typo never silently becomes a default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+LayerName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Volume(Strict):
+    """A W x H x D volume, stored height first like torch's (C, H, W) without the batch."""
+
+    height: PositiveInt
+    width: PositiveInt
+    channels: PositiveInt
+
+
+class LectureFigure(Strict):
+    """A figure the lecture states, attached to the layer or the total it speaks of.
+
+    ``value`` is the figure as stated: a volume ``[h, w, d]`` for ``input``/``output``, else a
+    count, optionally in ``unit`` with ``decimals`` as spoken ("27.55 million"). ``factors`` is the
+    alternative for a product the lecture reads out ("11 x 11 x 3 x 96"). ``why`` explains a figure
+    that does not follow from the exact arithmetic.
+    """
+
+    ref: PositiveInt
+    says: str
+    quantity: Literal[
+        "input",
+        "output",
+        "filters",
+        "weights",
+        "params",
+        "activations",
+        "total_params",
+        "conv_params",
+        "fc_params",
+        "depth",
+        "conv_kernel",
+    ]
+    value: list[PositiveInt] | StrictInt | FiniteFloat | None = None
+    factors: list[PositiveInt] | None = None
+    unit: Literal["million"] | None = None
+    decimals: NonNegativeInt = 0
+    why: str | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> LectureFigure:
+        if (self.value is None) == (self.factors is None):
+            raise ValueError("give exactly one of 'value' and 'factors'")
+        return self
+
+
+class LayerBase(Strict):
+    name: LayerName | None = None
+    notes: list[str] = Field(default_factory=list)
+    lecture: list[LectureFigure] = Field(default_factory=list)
+
+
+class Conv(LayerBase):
+    kind: Literal["conv"]
+    out_channels: PositiveInt
+    kernel: PositiveInt
+    stride: PositiveInt = 1
+    padding: NonNegativeInt = 0
+    dilation: PositiveInt = 1
+    groups: PositiveInt = 1
+    bias: StrictBool = True
+
+
+class MaxPool(LayerBase):
+    kind: Literal["maxpool"]
+    kernel: PositiveInt
+    stride: PositiveInt | None = None  # torch's default: the kernel size
+    padding: NonNegativeInt = 0
+    ceil_mode: StrictBool = False
+
+
+class AvgPool(LayerBase):
+    kind: Literal["avgpool"]
+    kernel: PositiveInt
+    stride: PositiveInt | None = None
+    padding: NonNegativeInt = 0
+    ceil_mode: StrictBool = False
+
+
+class AdaptiveAvgPool(LayerBase):
+    kind: Literal["adaptiveavgpool"]
+    output_size: PositiveInt
+
+
+class LRN(LayerBase):
+    kind: Literal["lrn"]
+    size: PositiveInt
+    alpha: FiniteFloat = 1e-4
+    beta: FiniteFloat = 0.75
+    k: FiniteFloat = 1.0
+
+
+class BatchNorm(LayerBase):
+    kind: Literal["batchnorm"]
+    eps: Annotated[FiniteFloat, Field(gt=0)] = 1e-5
+
+
+class ReLU(LayerBase):
+    kind: Literal["relu"]
+
+
+class Dropout(LayerBase):
+    kind: Literal["dropout"]
+    p: Annotated[FiniteFloat, Field(ge=0, le=1)] = 0.5
+
+
+class Flatten(LayerBase):
+    kind: Literal["flatten"]
+
+
+class Linear(LayerBase):
+    kind: Literal["linear"]
+    out_features: PositiveInt
+    bias: StrictBool = True
+
+
+class Softmax(LayerBase):
+    kind: Literal["softmax"]
+
+
+Layer = Annotated[
+    Conv
+    | MaxPool
+    | AvgPool
+    | AdaptiveAvgPool
+    | LRN
+    | BatchNorm
+    | ReLU
+    | Dropout
+    | Flatten
+    | Linear
+    | Softmax,
+    Field(discriminator="kind"),
+]
+LayerKind = Literal[
+    "conv",
+    "maxpool",
+    "avgpool",
+    "adaptiveavgpool",
+    "lrn",
+    "batchnorm",
+    "relu",
+    "dropout",
+    "flatten",
+    "linear",
+    "softmax",
+]
+LAYER_KINDS: tuple[str, ...] = LayerKind.__args__
+PARAMETRIC_KINDS = frozenset({"conv", "linear"})
+
+
+class Source(Strict):
+    citation: str
+    url: str
+
+
+class Weights(Strict):
+    """Where published ImageNet weights for this variant live (torchvision's checkpoint)."""
+
+    url: str
+    acc1: FiniteFloat
+    acc5: FiniteFloat
+    note: str | None = None
+
+
+class Spec(Strict):
+    """One net. Built-in nets carry the metadata; a user's spec may leave all of it out."""
+
+    id: str | None = None
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    family: str | None = None
+    year: StrictInt | None = None
+    source: Source | None = None
+    input: Volume
+    top5_error: FiniteFloat | None = None
+    top5_error_note: str | None = None
+    weights: Weights | None = None
+    notes: list[str] = Field(default_factory=list)
+    lecture: list[LectureFigure] = Field(default_factory=list)
+    layers: Annotated[list[Layer], Field(min_length=1)]
