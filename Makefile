@@ -7,13 +7,12 @@ TORCH_VERSION ?= 2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint typecheck unit e2e bench models clean
+.PHONY: install run test lint typecheck unit browser bench models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
@@ -30,7 +29,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# The browser tests drive Debian's chromium; install it where we can (root + apt), else say how.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	  else echo "make test needs Debian's chromium at $(CHROMIUM): sudo apt-get install chromium" >&2; \
+	    exit 1; fi; }
+
+unit: install browser
 	$(BIN)/pytest
 
 test: lint typecheck unit

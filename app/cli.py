@@ -21,8 +21,9 @@ def _list(_: argparse.Namespace) -> int:
     for spec in builtin_registry():
         table = builtin_table(spec.id or "")
         size = f"{spec.input.width}x{spec.input.height}x{spec.input.channels}"
-        rows.append((spec.id or "", spec.name, size, millions(table.totals.params),
-                     str(table.totals.depth)))
+        rows.append(
+            (spec.id or "", spec.name, size, millions(table.totals.params), str(table.totals.depth))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
@@ -62,8 +63,9 @@ def _table(args: argparse.Namespace) -> int:
 def _models_build(args: argparse.Namespace) -> int:
     from app.nets.repository import build_command  # torch loads only for this command
 
-    return build_command(args.ids, weights=args.weights, untrained=args.untrained,
-                         root=Path(args.root))
+    return build_command(
+        args.ids, weights=args.weights, untrained=args.untrained, root=Path(args.root)
+    )
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from app.core import layers as rules
 from app.core.errors import LayerError, SpecInvalid, SpecIssue, issues_from_validation
 from app.core.lecture import verdict, volume_list
+from app.core.limits import SpecLimits, check_spec_limits, check_table_limits
 from app.core.table import Formula, LayerRow, Table, Totals, Verdict, Warning
 from app.specs.models import PARAMETRIC_KINDS, Conv, Layer, LectureFigure, Spec
 from app.specs.registry import builtin_registry
@@ -58,6 +59,9 @@ def _layer_figure_value(figure: LectureFigure, row: LayerRow, layer: Layer) -> i
         return volume_list(row.input if quantity == "input" else row.output)
     if quantity == "filters":
         return layer.out_channels if isinstance(layer, Conv) else row.output.channels
+    if quantity in {"kernel", "stride"}:
+        setting: int = getattr(layer, quantity, None) or getattr(layer, "kernel")  # noqa: B009
+        return setting
     value: int = getattr(row, quantity)
     return value
 
@@ -174,9 +178,7 @@ def compute_table(spec: Spec) -> Table:
         raise SpecInvalid(duplicates)
     rows = _walk(spec, names)
     totals = _totals(spec, rows)
-    figures: list[Verdict] = [
-        verdict(f, _spec_figure_value(f, spec, totals)) for f in spec.lecture
-    ]
+    figures: list[Verdict] = [verdict(f, _spec_figure_value(f, spec, totals)) for f in spec.lecture]
     return Table(
         id=spec.id,
         name=spec.name,
@@ -196,9 +198,19 @@ def validate_spec(raw: object) -> Spec:
         raise SpecInvalid(issues_from_validation(error, raw)) from None
 
 
-def analyze(raw: object) -> Table:
-    """Validate and compute in one step: the table, or SpecInvalid naming every problem found."""
-    return compute_table(validate_spec(raw))
+def analyze(raw: object, limits: SpecLimits | None = None) -> Table:
+    """Validate and compute in one step: the table, or SpecInvalid naming every problem found.
+
+    With ``limits`` (the server's), field sizes are checked before the arithmetic and the
+    derived totals after it, so nothing oversized is ever built.
+    """
+    spec = validate_spec(raw)
+    if limits is not None:
+        check_spec_limits(spec, limits)
+    table = compute_table(spec)
+    if limits is not None:
+        check_table_limits(table, limits)
+    return table
 
 
 @cache

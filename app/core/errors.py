@@ -1,4 +1,4 @@
-"""Spec errors that name the layer (index and name), the field and the numbers, never a traceback."""
+"""Spec errors naming the layer (index and name), the field and the numbers; never a traceback."""
 
 from __future__ import annotations
 
@@ -102,5 +102,8 @@ def _finite_float(token: str) -> float:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Strict JSON: NaN, Infinity and numbers that overflow to infinity are refused."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    """Strict JSON: NaN, Infinity, numbers that overflow and absurd nesting are all ValueError."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("JSON is nested too deeply") from None

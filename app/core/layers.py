@@ -92,9 +92,7 @@ def _pool_axis(
     return out, text, dropped
 
 
-def _join_axes(
-    height: tuple[int, str, int], width: tuple[int, str, int]
-) -> tuple[str, list[str]]:
+def _join_axes(height: tuple[int, str, int], width: tuple[int, str, int]) -> tuple[str, list[str]]:
     unused = []
     for axis, (_, _, dropped) in (("row", height), ("column", width)):
         if dropped:
@@ -137,7 +135,14 @@ def conv(layer: m.Conv, state: State) -> Result:
     )
     effective = layer.dilation * (layer.kernel - 1) + 1
     return Result(
-        out, text, weights, biases, macs, params_text, macs_text, (effective, layer.stride),
+        out,
+        text,
+        weights,
+        biases,
+        macs,
+        params_text,
+        macs_text,
+        (effective, layer.stride),
         unused=unused,
     )
 

@@ -1,4 +1,4 @@
-"""The computed table: one row per layer plus totals. This is the JSON form the CLI and the API serve.
+"""The computed table: one row per layer plus totals; the JSON form the CLI and the API serve.
 
 Kept apart from the arithmetic (layers.py) and from presentation (formatting.py), as torchinfo
 keeps its row, its totals and its formatting apart.
@@ -35,7 +35,7 @@ class Verdict(Frozen):
     why: str | None = None
 
 
-class Warning(Frozen):  # noqa: A001 - the JSON field is "warnings"; the name reads as such
+class Warning(Frozen):
     index: int | None
     name: str | None
     code: str

@@ -111,7 +111,7 @@ def _modules_on_meta(spec: m.Spec) -> list[nn.Module]:
         try:
             with torch.device("meta"):
                 module = FACTORIES[layer.kind](layer, probe)
-            probe = module(probe)
+            probe = module.eval()(probe)  # eval: BatchNorm on one sample must not need a batch
         except (RuntimeError, ValueError) as error:
             raise BuildError(index, name, str(error).splitlines()[0]) from None
         modules.append(module)

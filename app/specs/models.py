@@ -7,7 +7,7 @@ are not integers) and unknown keys are refused, so a typo never silently becomes
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
@@ -44,6 +44,8 @@ class LectureFigure(Strict):
         "input",
         "output",
         "filters",
+        "kernel",
+        "stride",
         "weights",
         "params",
         "activations",
@@ -167,7 +169,7 @@ LayerKind = Literal[
     "linear",
     "softmax",
 ]
-LAYER_KINDS: tuple[str, ...] = LayerKind.__args__
+LAYER_KINDS: tuple[str, ...] = get_args(LayerKind)
 PARAMETRIC_KINDS = frozenset({"conv", "linear"})
 
 

@@ -1,0 +1,144 @@
+"""Invalid specs fail naming the layer (index and name), the field and the numbers."""
+
+import copy
+from typing import Any
+
+import pytest
+
+from app.core.calculator import analyze
+from app.core.errors import SpecInvalid, parse_json
+
+BASE: dict[str, Any] = {
+    "name": "case",
+    "input": {"height": 8, "width": 8, "channels": 4},
+    "layers": [],
+}
+
+
+def spec_with(*layers: dict[str, Any]) -> dict[str, Any]:
+    spec = copy.deepcopy(BASE)
+    spec["layers"] = list(layers)
+    return spec
+
+
+def only_issue(spec: dict[str, Any]) -> tuple[int | None, str | None, str | None, str]:
+    with pytest.raises(SpecInvalid) as caught:
+        analyze(spec)
+    assert len(caught.value.issues) == 1
+    issue = caught.value.issues[0]
+    return issue.index, issue.name, issue.field, issue.message
+
+
+def test_kernel_larger_than_the_padded_input() -> None:
+    spec = spec_with({"kind": "conv", "name": "big", "out_channels": 2, "kernel": 11, "padding": 1})
+    assert only_issue(spec) == (
+        0,
+        "big",
+        "kernel",
+        "kernel 11 is larger than the padded input height 8 + 2*1 = 10",
+    )
+
+
+def test_dilated_kernel_is_measured_dilated() -> None:
+    spec = spec_with({"kind": "conv", "out_channels": 2, "kernel": 3, "dilation": 4})
+    _, name, field, message = only_issue(spec)
+    assert (name, field) == ("conv1", "kernel")
+    assert "dilated to 9" in message
+
+
+def test_pool_output_of_zero() -> None:
+    spec = spec_with(
+        {"kind": "maxpool", "kernel": 2},
+        {"kind": "maxpool", "kernel": 2},
+        {"kind": "maxpool", "kernel": 2},
+        {"kind": "maxpool", "name": "one-too-many", "kernel": 2},
+    )
+    assert only_issue(spec) == (
+        3,
+        "one-too-many",
+        "kernel",
+        "output height would be 0: (1 - 2 + 2*0) / 2 + 1 < 1",
+    )
+
+
+def test_pool_padding_over_half_the_kernel() -> None:
+    spec = spec_with({"kind": "avgpool", "kernel": 3, "padding": 2})
+    assert only_issue(spec)[2:] == (
+        "padding",
+        "padding 2 is more than half the kernel 3 (torch refuses)",
+    )
+
+
+def test_channels_not_divisible_by_groups() -> None:
+    spec = spec_with({"kind": "conv", "name": "g", "out_channels": 6, "kernel": 1, "groups": 3})
+    assert only_issue(spec) == (0, "g", "groups", "input channels 4 are not divisible by groups 3")
+
+
+def test_linear_before_flatten() -> None:
+    spec = spec_with({"kind": "linear", "name": "fc", "out_features": 3})
+    assert only_issue(spec) == (
+        0,
+        "fc",
+        "kind",
+        "linear layer before flatten: add a flatten layer first",
+    )
+
+
+def test_conv_after_flatten() -> None:
+    spec = spec_with({"kind": "flatten"}, {"kind": "conv", "out_channels": 2, "kernel": 1})
+    assert only_issue(spec)[:3] == (1, "conv1", "kind")
+
+
+def test_unknown_kind_lists_the_known_ones() -> None:
+    spec = spec_with({"kind": "relu"}, {"kind": "attention", "name": "transformer"})
+    index, name, field, message = only_issue(spec)
+    assert (index, name, field) == (1, "transformer", "kind")
+    assert message.startswith("unknown kind; expected one of: conv, maxpool")
+
+
+def test_every_schema_error_is_listed_with_its_layer() -> None:
+    spec = spec_with(
+        {"kind": "conv", "name": "a", "out_channels": "8", "kernel": 3},
+        {"kind": "relu"},
+        {"kind": "conv", "name": "b", "out_channels": 8},
+        {"kind": "maxpool", "kernel": 2, "stide": 2},
+    )
+    with pytest.raises(SpecInvalid) as caught:
+        analyze(spec)
+    found = [(i.index, i.name, i.field, i.message) for i in caught.value.issues]
+    assert found == [
+        (0, "a", "out_channels", "must be a whole number (not a string, a float or a boolean)"),
+        (2, "b", "kernel", "required field is missing"),
+        (3, None, "stide", "unknown field"),
+    ]
+
+
+def test_missing_top_level_fields() -> None:
+    with pytest.raises(SpecInvalid) as caught:
+        analyze({"layers": [{"kind": "relu"}]})
+    assert {(i.index, i.field) for i in caught.value.issues} == {(None, "name"), (None, "input")}
+
+
+def test_duplicate_layer_names() -> None:
+    spec = spec_with({"kind": "relu", "name": "x"}, {"kind": "relu", "name": "x"})
+    assert only_issue(spec) == (1, "x", "name", "name 'x' is already used by layer 0")
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}', '{"a": 1e400}']
+)
+def test_json_with_nan_or_infinity_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not valid JSON|out of range"):
+        parse_json(text)
+
+
+def test_finite_json_numbers_still_parse() -> None:
+    assert parse_json('{"alpha": 1e-4, "n": 3}') == {"alpha": 1e-4, "n": 3}
+
+
+def test_a_message_never_carries_a_traceback() -> None:
+    spec = spec_with({"kind": "conv", "out_channels": 2, "kernel": 99})
+    with pytest.raises(SpecInvalid) as caught:
+        analyze(spec)
+    assert "Traceback" not in str(caught.value)
+    assert str(caught.value).startswith("layer 0 (conv1), field 'kernel': kernel 99")
