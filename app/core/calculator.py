@@ -6,7 +6,6 @@ receptive field and jump of one unit, and applies each kind's rule from layers.p
 
 from __future__ import annotations
 
-from collections import Counter
 from functools import cache
 
 from pydantic import ValidationError
@@ -16,20 +15,10 @@ from app.core.errors import LayerError, SpecInvalid, SpecIssue, issues_from_vali
 from app.core.lecture import verdict, volume_list
 from app.core.limits import SpecLimits, check_spec_limits, check_table_limits
 from app.core.table import Formula, LayerRow, Table, Totals, Verdict, Warning
-from app.specs.models import PARAMETRIC_KINDS, Conv, Layer, LectureFigure, Spec
+from app.specs.models import PARAMETRIC_KINDS, Conv, Layer, LectureFigure, Spec, layer_names
 from app.specs.registry import builtin_registry
 
 BYTES_PER_FP32 = 4
-
-
-def layer_names(spec: Spec) -> list[str]:
-    """Each layer's given name, or kind + running count ("conv1", "relu3") when it has none."""
-    counts: Counter[str] = Counter()
-    names = []
-    for layer in spec.layers:
-        counts[layer.kind] += 1
-        names.append(layer.name or f"{layer.kind}{counts[layer.kind]}")
-    return names
 
 
 def _duplicate_name_issues(names: list[str]) -> list[SpecIssue]:

@@ -69,9 +69,10 @@ def check_spec_limits(spec: m.Spec, limits: SpecLimits) -> None:
     issues += _bounded(spec.input.height, limits.max_side, None, None, "input.height")
     issues += _bounded(spec.input.width, limits.max_side, None, None, "input.width")
     issues += _bounded(spec.input.channels, limits.max_channels, None, None, "input.channels")
-    for index, layer in enumerate(spec.layers[: limits.max_layers]):
+    named = zip(spec.layers[: limits.max_layers], m.layer_names(spec), strict=False)
+    for index, (layer, name) in enumerate(named):
         for field, value, limit in _layer_fields(layer, limits):
-            issues += _bounded(value, limit, index, layer.name, field)
+            issues += _bounded(value, limit, index, name, field)
     if issues:
         raise SpecInvalid(issues)
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-from app.core.calculator import layer_names
 from app.specs import models as m
 
 DEFAULT_SEED = 0
@@ -107,7 +106,7 @@ def _modules_on_meta(spec: m.Spec) -> list[nn.Module]:
     shape = (1, spec.input.channels, spec.input.height, spec.input.width)
     probe = torch.zeros(shape, device="meta")
     modules = []
-    for index, (layer, name) in enumerate(zip(spec.layers, layer_names(spec), strict=True)):
+    for index, (layer, name) in enumerate(zip(spec.layers, m.layer_names(spec), strict=True)):
         try:
             with torch.device("meta"):
                 module = FACTORIES[layer.kind](layer, probe)

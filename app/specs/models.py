@@ -7,6 +7,7 @@ are not integers) and unknown keys are refused, so a typo never silently becomes
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
@@ -202,3 +203,13 @@ class Spec(Strict):
     notes: list[str] = Field(default_factory=list)
     lecture: list[LectureFigure] = Field(default_factory=list)
     layers: Annotated[list[Layer], Field(min_length=1)]
+
+
+def layer_names(spec: Spec) -> list[str]:
+    """Each layer's given name, or kind + running count ("conv1", "relu3") when it has none."""
+    counts: Counter[str] = Counter()
+    names = []
+    for layer in spec.layers:
+        counts[layer.kind] += 1
+        names.append(layer.name or f"{layer.kind}{counts[layer.kind]}")
+    return names

@@ -68,3 +68,12 @@ def test_deep_nesting_and_huge_integers_are_value_errors() -> None:
         parse_json("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match="digits"):
         parse_json('{"n": ' + "9" * 5000 + "}")
+
+
+def test_an_unnamed_layer_over_a_limit_is_named_as_elsewhere() -> None:
+    raw = dict(
+        SMALL, layers=[{"kind": "relu"}, {"kind": "conv", "out_channels": 9000, "kernel": 1}]
+    )
+    with pytest.raises(SpecInvalid) as caught:
+        analyze(raw, LIMITS)
+    assert [(i.index, i.name) for i in caught.value.issues] == [(1, "conv1")]

@@ -1,0 +1,100 @@
+"""What the inference service returns: the JSON the web layer serves, field for field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+WeightsKind = Literal["pretrained", "untrained"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Timings(Frozen):
+    """Milliseconds: decoding the upload, preprocessing, the ONNX Runtime run, and all of it."""
+
+    decode: float
+    preprocess: float
+    inference: float
+    total: float
+
+
+class TopClass(Frozen):
+    rank: int  # 1 = most probable
+    index: int  # ImageNet class index, torchvision's order
+    label: str
+    probability: float
+
+
+class PredictResult(Frozen):
+    """POST /api/predict/{id}."""
+
+    id: str
+    top5: list[TopClass]
+    provider: str  # from session.get_providers(), e.g. "CPUExecutionProvider"
+    weights: WeightsKind
+    timings_ms: Timings
+
+
+class Volume(Frozen):
+    height: int
+    width: int
+    channels: int
+
+
+class Heatmap(Frozen):
+    """One channel of a layer's output as an 8-bit grayscale PNG (base64), at most N x N."""
+
+    channel: int
+    activity: float  # mean of the channel's positive part: how it was ranked
+    width: int
+    height: int
+    png: str
+
+
+class FeatureLayerMaps(Frozen):
+    """A conv or pool layer: its output volume and its most active channels.
+
+    Every heatmap of a layer shares one scale, 0 .. ``scale_max`` (negatives shown as 0), so
+    brighter means more active across the strip of that layer, not only within one channel.
+    """
+
+    index: int  # the layer's index in the spec (and in the calculator's table)
+    name: str
+    kind: str
+    output: Volume
+    scale_max: float
+    channels: list[Heatmap]
+
+
+class FeatureMapsResult(Frozen):
+    id: str
+    provider: str
+    weights: WeightsKind
+    input: Volume
+    layers: list[FeatureLayerMaps]
+    timings_ms: Timings
+
+
+class ModelStatus(Frozen):
+    id: str
+    available: bool  # built and readable: predictions can be served
+    loaded: bool  # an ONNX Runtime session is in memory now
+    provider: str | None  # of the loaded session
+    weights: WeightsKind | None
+    weights_detail: str | None  # e.g. "pretrained from <url>" or why untrained
+    reason: str | None  # why not available
+
+
+class ServiceStatus(Frozen):
+    """For /readyz and the pages: the provider chosen and every net's state."""
+
+    requested_provider: str
+    provider: str
+    provider_reason: str
+    models_dir: str
+    build_running: bool
+    models: list[ModelStatus]

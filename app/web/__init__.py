@@ -1,0 +1,1 @@
+"""The web layer: FastAPI routers, server-rendered pages and their static files."""

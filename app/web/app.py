@@ -1,0 +1,103 @@
+"""create_app(): the FastAPI application, assembled from one router per feature."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
+
+from app.core.timeline import timeline
+from app.settings import Settings, get_settings
+from app.specs import builtin_registry
+from app.web.assets import Assets, serve_static
+from app.web.catalog import lecture_entries, summaries, table_json
+from app.web.errors import install_error_handlers
+from app.web.routers import analyze, architectures, compare, health, lecture, pages
+from app.web.security import SecurityHeadersMiddleware
+from app.web.templating import make_templates
+
+# Adding a feature is one line here.
+ROUTERS: list[APIRouter] = [
+    health.router,
+    architectures.router,
+    compare.router,
+    analyze.router,
+    lecture.router,
+    pages.router,
+]
+DESCRIPTION = (
+    "How AlexNet, ZFNet and VGG turn an image into class scores, layer by layer: volumes, "
+    "parameters, MACs and receptive fields, computed exactly from each net's spec. Every error "
+    'is `{"error": {"code": ..., "message": ..., ...}}`.'
+)
+
+
+def _warm() -> dict[str, Any]:
+    """Compute every built-in table (and what is derived from them) before the first request."""
+    ids = builtin_registry().ids()
+    for net_id in ids:
+        table_json(net_id)
+    return {
+        "nets": len(ids),
+        "tables": len(ids),
+        "timeline_points": len(timeline().points),
+        "lecture_figures": len(lecture_entries()),
+        "summaries": len(summaries()),
+    }
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.loaded = {**_warm(), "static_files": len(app.state.assets)}
+    yield
+
+
+def _docs_route(app: FastAPI, assets: Assets) -> None:
+    """Swagger UI from our own static files (no CDN); its inline start-up script is why /docs
+    alone has a looser script policy (see security.py)."""
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="ConvAtlas API",
+            swagger_js_url=assets.url("vendor/swagger-ui/swagger-ui-bundle.js"),
+            swagger_css_url=assets.url("vendor/swagger-ui/swagger-ui.css"),
+            swagger_favicon_url=assets.url("img/favicon.svg"),
+        )
+
+
+def _static_route(app: FastAPI) -> None:
+    @app.get("/static/{path:path}", include_in_schema=False)
+    def static(path: str, request: Request) -> Response:
+        return serve_static(path, request)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="ConvAtlas",
+        description=DESCRIPTION,
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan,
+        separate_input_output_schemas=False,
+    )
+    assets = Assets(settings.static_dir)
+    app.state.settings = settings
+    app.state.assets = assets
+    app.state.templates = make_templates(settings.templates_dir, assets)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _docs_route(app, assets)
+    _static_route(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""One router per feature; app.web.app.ROUTERS lists them."""

@@ -1,0 +1,65 @@
+"""A user's own spec: validated, limited and computed, or every problem listed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from app.core.errors import SpecInvalid, SpecIssue
+from app.core.table import Table
+from app.web.catalog import analyze_cached
+from app.web.deps import SettingsDep, SpecBody, TableFormat
+from app.web.errors import error_responses
+from app.web.responses import table_response
+
+router = APIRouter(prefix="/api", tags=["analyze"])
+
+# The body is read and parsed by SpecBody (strict JSON, size-limited), so FastAPI does not
+# document it by itself; this points /docs at the Spec schema.
+SPEC_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Spec"}}},
+    }
+}
+
+
+@router.post(
+    "/analyze",
+    summary="The layer table of your own spec, or 422 listing every problem by layer and field",
+    response_model=Table,
+    responses={
+        **error_responses(413, 415, 422),
+        200: {"content": {"text/csv": {}}, "description": "the table (JSON, or CSV)"},
+    },
+    openapi_extra=SPEC_BODY,
+)
+def analyze_spec(spec: SpecBody, settings: SettingsDep, format: TableFormat = "json") -> Response:
+    table = analyze_cached(spec, settings.spec_limits)
+    return table_response(table, format, "custom-net.csv")
+
+
+class SpecCheck(BaseModel):
+    valid: bool
+    issues: list[SpecIssue]
+    table: Table | None
+
+
+@router.post(
+    "/analyze/check",
+    summary="For editors that check as the user types: the table or the problems, as 200",
+    description=(
+        "The same checks as POST /api/analyze, but an invalid spec is an answer here, not an "
+        "error: `valid` is false and `issues` lists every problem. The custom page calls this "
+        "on each edit, so a browser never logs a failed request for a half-typed spec."
+    ),
+    responses=error_responses(413, 415, 422),
+    openapi_extra=SPEC_BODY,
+)
+def check_spec(spec: SpecBody, settings: SettingsDep) -> SpecCheck:
+    try:
+        table = analyze_cached(spec, settings.spec_limits)
+    except SpecInvalid as error:
+        return SpecCheck(valid=False, issues=error.issues, table=None)
+    return SpecCheck(valid=True, issues=[], table=table)

@@ -1,0 +1,42 @@
+"""The built-in nets: summaries, specs and layer tables."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from app.core.calculator import builtin_table
+from app.core.formatting import to_csv
+from app.core.table import Table
+from app.specs import Spec, builtin_registry
+from app.web.catalog import NetSummary, summaries, table_json
+from app.web.deps import NetId, TableFormat
+from app.web.errors import error_responses
+from app.web.responses import csv_download
+
+router = APIRouter(prefix="/api/architectures", tags=["architectures"])
+
+
+@router.get("", summary="One summary per built-in net")
+def list_architectures() -> list[NetSummary]:
+    return list(summaries())
+
+
+@router.get("/{net_id}", summary="A net's spec, as declared", responses=error_responses(404))
+def get_architecture(net_id: NetId) -> Spec:
+    return builtin_registry().get(net_id)
+
+
+@router.get(
+    "/{net_id}/table",
+    summary="A net's layer table (the same JSON as `convatlas table ID --format json`)",
+    response_model=Table,
+    responses={
+        **error_responses(404, 422),
+        200: {"content": {"text/csv": {}}, "description": "the table (JSON, or CSV)"},
+    },
+)
+def get_table(net_id: NetId, format: TableFormat = "json") -> Response:
+    if format == "csv":
+        return csv_download(to_csv(builtin_table(net_id)), f"{net_id}.csv")
+    return Response(table_json(net_id), media_type="application/json")

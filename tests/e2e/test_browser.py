@@ -1,0 +1,241 @@
+"""The pages in real headless Chromium, under the real Content-Security-Policy.
+
+Each test ends with a screenshot in artifacts/screenshots/ (see conftest.py) and fails on any
+console error, page error or failed request. Waits use selectors only: Playwright's
+wait_for_function evaluates strings, which the strict policy rightly refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from app.core.calculator import analyze, builtin_table
+from app.core.timeline import timeline
+from app.specs import builtin_registry
+from app.web.catalog import comparison, editable_spec, lecture_entries
+from app.web.templating import volume
+
+from .conftest import Problems, Shoot
+
+pytestmark = pytest.mark.browser
+
+
+def _plot(page: Page, element_id: str) -> dict[str, Any]:
+    """The traces Plotly drew into #element_id: type, name and number of points."""
+    page.wait_for_selector(f"#{element_id}.js-plotly-plot")
+    traces: list[dict[str, Any]] = page.evaluate(
+        """(id) => document.getElementById(id).data.map(
+            (t) => ({type: t.type || 'scatter', name: t.name, points: (t.x || []).length}))""",
+        element_id,
+    )
+    return {"traces": traces}
+
+
+def _points(page: Page, element_id: str) -> list[int]:
+    return [trace["points"] for trace in _plot(page, element_id)["traces"]]
+
+
+def test_home_lists_every_net_and_draws_the_timeline(page: Page, problems: Problems) -> None:
+    page.goto("/")
+    rows = page.locator("#nets-table tr[data-net]")
+    expect(rows).to_have_count(len(builtin_registry()))
+    for spec in builtin_registry():
+        expect(page.locator(f'#nets-table tr[data-net="{spec.id}"]')).to_contain_text(spec.name)
+    entries = len(timeline().points)
+    assert _points(page, "timeline-chart") == [entries, entries]  # error bars, depth bars
+    assert problems.all() == []
+
+
+@pytest.mark.parametrize("net_id", ["alexnet-lecture", "vgg16-bn"])
+def test_a_net_page_shows_its_table_and_one_point_per_layer(
+    page: Page, problems: Problems, net_id: str
+) -> None:
+    layers = len(builtin_table(net_id).layers)
+    page.goto(f"/nets/{net_id}")
+    expect(page.locator("#net-table tbody tr.layer")).to_have_count(layers)
+    expect(page.locator("#net-table tbody tr.arith:visible")).to_have_count(0)
+    assert _points(page, "net-volume") == [layers, layers, layers]  # W, H, D
+    assert _points(page, "net-cost") == [layers, layers]  # params, MACs
+    assert _points(page, "net-rf") == [layers]
+    assert _points(page, "net-share") == [2, 2]  # conv side, FC side of both totals
+    boxes = page.locator("#net-boxes")
+    assert int(boxes.get_attribute("data-boxes") or 0) > 5
+    assert problems.all() == []
+
+
+def test_a_row_opens_to_its_arithmetic_by_keyboard_and_keeps_it_in_the_url(
+    page: Page, problems: Problems
+) -> None:
+    conv1 = builtin_table("alexnet-lecture").layers[0]
+    page.goto("/nets/alexnet-lecture")
+    button = page.locator("#net-layer-0 button.expand")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#net-arith-0")).to_be_visible()
+    expect(page.locator("#net-arith-0")).to_contain_text(conv1.formula.output)
+    assert page.url.endswith("#rows=conv1")
+    page.reload()
+    expect(page.locator("#net-arith-0")).to_be_visible()
+    assert problems.all() == []
+
+
+def test_rows_with_a_lecture_figure_show_its_verdict(page: Page, problems: Problems) -> None:
+    table = builtin_table("zfnet-lecture")
+    page.goto("/nets/zfnet-lecture")
+    for row in table.layers:
+        badges = page.locator(f"#net-layer-{row.index} .lecture-cell .badge")
+        expect(badges).to_have_count(len(row.lecture))
+        for index, figure in enumerate(row.lecture):
+            expect(badges.nth(index)).to_contain_text(figure.verdict)
+    assert problems.all() == []
+
+
+def test_the_3d_view_loads_only_when_opened(page: Page, problems: Problems, shoot: Shoot) -> None:
+    page.goto("/nets/alexnet-lecture")
+    page.wait_for_selector("#net-boxes.js-plotly-plot")
+    assert page.locator("script[src*='gl3d']").count() == 0
+    page.get_by_role("button", name="Rotate in 3D").click()
+    page.wait_for_selector("#net-boxes[data-view='3d'] .gl-container", state="attached")
+    traces = _plot(page, "net-boxes")["traces"]
+    assert {trace["type"] for trace in traces} == {"mesh3d"}
+    assert len(traces) == int(page.locator("#net-boxes").get_attribute("data-boxes") or 0)
+    page.locator("#net-boxes-figure").scroll_into_view_if_needed()
+    shoot(page, "net-page-3d-view")
+    page.get_by_role("button", name="Back to the flat view").click()
+    page.wait_for_selector("#net-boxes[data-view='oblique']")
+    assert problems.all() == []
+
+
+def test_the_compare_page_shows_both_nets_and_highlights_the_changes(
+    page: Page, problems: Problems
+) -> None:
+    expected = comparison("alexnet-lecture", "zfnet-lecture")
+    page.goto("/compare")
+    heading = page.locator("#totals-title")
+    for net in (expected.a, expected.b):
+        expect(heading).to_contain_text(net.name)
+    statuses = page.locator("#aligned-table tbody tr").evaluate_all(
+        "(rows) => rows.map((row) => row.dataset.status)"
+    )
+    assert statuses == [stage.status for stage in expected.stages]
+    changed = page.locator("#aligned-table .settings li.changed .key").all_inner_texts()
+    fields = [change.field for stage in expected.stages for change in stage.changes]
+    assert sorted(changed) == sorted(fields * 2)  # highlighted on both sides
+    assert _points(page, "overlay-sides") == [len(expected.stages)] * 2
+    a_range = page.evaluate("document.getElementById('a-volume').layout.yaxis.range")
+    b_range = page.evaluate("document.getElementById('b-volume').layout.yaxis.range")
+    assert a_range == b_range
+    assert problems.all() == []
+
+
+def test_the_compare_page_takes_any_two_nets_from_the_url(page: Page, problems: Problems) -> None:
+    page.goto("/compare?a=alexnet-torchvision&b=vgg19")
+    page.select_option("select[name=b]", "vgg11")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.wait_for_url("**/compare?a=alexnet-torchvision&b=vgg11")
+    expect(page.locator("#totals-title")).to_contain_text(builtin_registry().get("vgg11").name)
+    stages = len(comparison("alexnet-torchvision", "vgg11").stages)
+    expect(page.locator("#aligned-table tbody tr")).to_have_count(stages)
+    _plot(page, "b-rf")
+    assert problems.all() == []
+
+
+def _checks(page: Page) -> int:
+    return int(page.locator("#editor").get_attribute("data-checks") or 0)
+
+
+def _edited_output(net_id: str, index: int, layer_json: str) -> str:
+    """The output volume the calculator gives layer `index` of `net_id` with one layer changed."""
+    spec = editable_spec(builtin_registry().get(net_id))
+    spec["layers"][index] = json.loads(layer_json)
+    return volume(analyze(spec).layers[index].output)
+
+
+def _edit_layer(page: Page, index: int, text: str) -> None:
+    before = _checks(page)
+    page.locator(".layer-json").nth(index).fill(text)
+    page.wait_for_selector(f"#editor:not([data-checks='{before}'])")
+
+
+def test_the_custom_page_reports_a_bad_layer_inline_and_recovers(
+    page: Page, problems: Problems, shoot: Shoot
+) -> None:
+    page.goto("/custom?from=alexnet-lecture")
+    page.wait_for_selector("#editor[data-state='valid']")
+    _plot(page, "custom-volume")
+
+    _edit_layer(page, 3, '{"kind": "conv", "name": "conv2", "out_channels": 256, "kernel": 0}')
+    expect(page.locator("#editor")).to_have_attribute("data-state", "invalid")
+    row = page.locator("li.layer-edit").nth(3)
+    expect(row).to_have_class("layer-edit invalid")
+    expect(row.locator(".issue")).to_contain_text("kernel")
+    expect(page.locator("li.layer-edit.invalid")).to_have_count(1)
+    shoot(page, "custom-page-bad-layer")
+
+    _edit_layer(page, 3, '{"kind": "conv", "name": "conv2", "out_channels": 256, ')
+    expect(row.locator(".issue")).to_contain_text("not valid JSON")
+
+    fixed = '{"kind": "conv", "name": "conv2", "out_channels": 128, "kernel": 5}'
+    _edit_layer(page, 3, fixed)
+    expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
+    expect(page.locator("li.layer-edit.invalid")).to_have_count(0)
+    expect(page.locator("#custom-layer-3")).to_contain_text(
+        _edited_output("alexnet-lecture", 3, fixed)
+    )
+    assert "spec=" in page.url
+    assert problems.all() == []
+
+
+def test_a_shared_custom_link_opens_the_same_spec(page: Page, problems: Problems) -> None:
+    page.goto("/custom?from=zfnet-lecture")
+    page.wait_for_selector("#editor[data-state='valid']")
+    layer = '{"kind": "conv", "name": "conv1", "out_channels": 64, "kernel": 11, "stride": 4}'
+    _edit_layer(page, 0, layer)
+    expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
+    shared = page.url
+    page.goto(shared)
+    expect(page.locator(".layer-json").first).to_have_value(layer)
+    expect(page.locator("#custom-layer-0")).to_contain_text(
+        _edited_output("zfnet-lecture", 0, layer)
+    )
+    assert problems.all() == []
+
+
+def test_the_custom_editor_adds_moves_and_removes_layers(page: Page, problems: Problems) -> None:
+    page.goto("/custom?from=alexnet-lecture")
+    page.wait_for_selector("#editor[data-state='valid']")
+    layers = len(builtin_registry().get("alexnet-lecture").layers)
+    before = _checks(page)
+    page.get_by_role("button", name="Add a layer").click()
+    page.wait_for_selector(f"#editor:not([data-checks='{before}'])")
+    expect(page.locator("#custom-table tbody tr.layer")).to_have_count(layers + 1)
+    before = _checks(page)
+    page.get_by_role("button", name=f"Remove layer {layers}").click()
+    page.wait_for_selector(f"#editor:not([data-checks='{before}'])")
+    expect(page.locator("#custom-table tbody tr.layer")).to_have_count(layers)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download JSON").click()
+    assert download.value.suggested_filename == "alexnet-as-taught.json"
+    assert problems.all() == []
+
+
+def test_the_lecture_page_lists_every_figure(page: Page, problems: Problems) -> None:
+    page.goto("/lecture")
+    expect(page.locator("#lecture-table tbody tr")).to_have_count(len(lecture_entries()))
+    page.get_by_role("link", name="differs").click()
+    page.wait_for_url("**/lecture?verdict=differs")
+    differs = sum(1 for entry in lecture_entries() if entry.verdict == "differs")
+    expect(page.locator("#lecture-table tbody tr")).to_have_count(differs)
+    assert problems.all() == []
+
+
+def test_the_api_docs_load_from_our_own_files(page: Page, problems: Problems) -> None:
+    page.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("ConvAtlas")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert problems.all() == []

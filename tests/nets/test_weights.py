@@ -1,0 +1,251 @@
+"""Pretrained weights: a checkpoint in torchvision's exact format, hash-named, loaded strictly;
+downloads that are cached, verified, atomic, and that fall back to untrained when offline."""
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from app.nets import weights as w
+from app.nets.builder import build
+from app.nets.repository import Downloads, Plan, build_command, build_models, resolve
+from app.settings import Settings
+from app.specs import builtin_registry
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "torchvision"
+PRETRAINED = "alexnet-torchvision"
+
+
+def write_checkpoint(folder: Path, spec_id: str, stem: str, seed: int) -> Path:
+    """A state_dict saved as torchvision's files are, renamed to carry its own sha256 prefix."""
+    net = build(builtin_registry().get(spec_id), seed=seed)
+    draft = folder / f"{stem}.pth"
+    torch.save(net.state_dict(), draft)
+    named = folder / f"{stem}-{w.sha256_of(draft)[:8]}.pth"
+    draft.rename(named)
+    return named
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_checkpoint(tmp_path_factory.mktemp("weights"), "alexnet-torchvision", "alexnet", 7)
+
+
+class Files(http.server.SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def log_message(self, *_: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        if self.path.startswith("/cut/"):  # promises more bytes than it sends
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    """A local HTTP server: (base URL, folder it serves, paths requested)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    requests: list[str] = []
+    handler = type("Handler", (Files,), {"requests": requests})
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", folder, requests
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def leftovers(*folders: Path) -> list[Path]:
+    return [p for folder in folders if folder.exists() for p in folder.rglob("*.partial")]
+
+
+def test_the_test_checkpoint_is_in_torchvisions_exact_format(checkpoint: Path) -> None:
+    golden = json.loads((GOLDEN / "alexnet.json").read_text())
+    state = torch.load(checkpoint, weights_only=True)
+    assert [[key, list(value.shape)] for key, value in state.items()] == golden["state_dict"]
+    assert w.hash_prefix(checkpoint.name) == w.sha256_of(checkpoint)[:8]
+
+
+BUILDER_FILES = sorted(
+    p.name for p in GOLDEN.glob("*.json") if p.name != "imagenet_categories.json"
+)
+
+
+@pytest.mark.parametrize("name", BUILDER_FILES)
+def test_the_hash_prefix_is_read_from_torchvisions_filenames(name: str) -> None:
+    info = json.loads((GOLDEN / name).read_text())["weights"]
+    assert w.hash_prefix(info["filename"]) == info["sha256_prefix"]
+    assert w.url_filename(info["url"]) == info["filename"]
+
+
+def test_names_without_a_hash_carry_none() -> None:
+    assert w.hash_prefix("my-weights.pth") is None
+    assert w.hash_prefix("alexnet.pth") is None
+
+
+def test_a_checkpoint_loads_strictly_and_completely(checkpoint: Path) -> None:
+    net = build(builtin_registry().get("alexnet-torchvision"), seed=None)
+    path, sha256 = w.local_checkpoint(checkpoint)
+    w.load_into(net, path)
+    expected = build(builtin_registry().get("alexnet-torchvision"), seed=7).state_dict()
+    assert sha256 == w.sha256_of(checkpoint)
+    assert all(torch.equal(value, expected[key]) for key, value in net.state_dict().items())
+
+
+def test_a_wrong_hash_prefix_is_rejected(checkpoint: Path, tmp_path: Path) -> None:
+    wrong = tmp_path / "alexnet-00000000.pth"
+    wrong.hardlink_to(checkpoint)
+    with pytest.raises(w.WeightsError, match="the filename says 00000000"):
+        w.local_checkpoint(wrong)
+
+
+def test_a_checkpoint_that_does_not_fit_is_rejected(checkpoint: Path, tmp_path: Path) -> None:
+    state = torch.load(checkpoint, weights_only=True)
+    del state["classifier.6.bias"]
+    state["features.0.weight"] = torch.zeros(64, 3, 3, 3)
+    path = tmp_path / "misfit.pth"
+    torch.save(state, path)
+    net = build(builtin_registry().get("alexnet-torchvision"), seed=None)
+    with pytest.raises(w.WeightsError) as caught:
+        w.load_into(net, path)
+    assert "classifier.6.bias" in str(caught.value)
+    assert "features.0.weight" in str(caught.value)
+
+
+def test_only_weights_are_unpickled(tmp_path: Path) -> None:
+    path = tmp_path / "code.pth"
+    torch.save({"features.0.weight": torch.zeros(1), "hook": Settings()}, path)
+    with pytest.raises(w.WeightsError, match="not a loadable checkpoint"):
+        w.load_into(build(builtin_registry().get("alexnet-lecture")), path)
+    torch.save([torch.zeros(1)], path)
+    with pytest.raises(w.WeightsError, match="not a state_dict"):
+        w.load_into(build(builtin_registry().get("alexnet-lecture")), path)
+
+
+def test_a_download_is_verified_cached_and_reused(
+    server: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    base, served, requests = server
+    source = write_checkpoint(served, "alexnet-lecture", "lecture", 3)
+    cache = tmp_path / "cache"
+    path, sha256 = w.fetch(f"{base}/{source.name}", cache, timeout=10)
+    assert path == cache / source.name
+    assert path.read_bytes() == source.read_bytes()
+    assert sha256 == w.sha256_of(source)
+    again = w.fetch(f"{base}/{source.name}", cache, timeout=10)
+    assert again == (path, sha256)
+    assert requests == [f"/{source.name}"]  # the second time came from the cache
+    assert leftovers(cache) == []
+
+
+def test_a_download_with_the_wrong_hash_leaves_nothing(
+    server: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    base, served, _ = server
+    (served / "vgg16-397923af.pth").write_bytes(b"not the published file")
+    cache = tmp_path / "cache"
+    with pytest.raises(w.WeightsError, match="397923af"):
+        w.fetch(f"{base}/vgg16-397923af.pth", cache, timeout=10)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_cut_download_leaves_nothing(server: tuple[str, Path, list[str]], tmp_path: Path) -> None:
+    base, _, _ = server
+    cache = tmp_path / "cache"
+    with pytest.raises(w.DownloadFailed):
+        w.fetch(f"{base}/cut/vgg16-397923af.pth", cache, timeout=10)
+    assert list(cache.iterdir()) == []
+
+
+def test_http_errors_and_silence_are_told_apart(
+    server: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    base, _, _ = server
+    with pytest.raises(w.DownloadFailed, match="HTTP 404") as missing:
+        w.fetch(f"{base}/nothing-12345678.pth", tmp_path, timeout=10)
+    assert missing.value.offline is False
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(w.DownloadFailed) as refused:
+        w.fetch(f"http://127.0.0.1:{port}/vgg16-397923af.pth", tmp_path, timeout=10)
+    assert refused.value.offline is True
+
+
+def offline(*_: Any, **__: Any) -> Any:
+    raise w.urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+
+def test_offline_the_build_says_so_and_falls_back_to_untrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(w.urllib.request, "urlopen", offline)
+    said: list[str] = []
+    settings = Settings(weights_dir=tmp_path / "cache")
+    root = tmp_path / "models"
+    outcomes = build_models([PRETRAINED], root=root, settings=settings, say=said.append)
+    [outcome] = outcomes
+    assert outcome.status == "built"
+    assert outcome.provenance is not None
+    assert outcome.provenance.kind == "untrained"
+    assert said[0].startswith("alexnet-torchvision: offline: pretrained weights could not be")
+    assert "falling back to untrained" in said[0]
+    manifest = json.loads((root / "alexnet-torchvision" / "manifest.json").read_text())
+    assert manifest["weights"]["kind"] == "untrained"
+    assert manifest["weights"]["seed"] == 0
+    assert manifest["weights"]["note"].startswith("offline")
+    assert leftovers(root, tmp_path / "cache") == []
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []
+    [again] = build_models([PRETRAINED], root=root, settings=settings, say=said.append)
+    assert again.status == "up to date"  # still offline: it tried, said so, kept the build
+    assert said[-2].startswith("alexnet-torchvision: offline: ")
+
+
+def test_a_bad_hash_fails_the_build_and_writes_nothing(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "alexnet-00000000.pth"
+    wrong.hardlink_to(checkpoint)
+    root = tmp_path / "models"
+    code = build_command(["alexnet-torchvision"], weights=str(wrong), untrained=False, root=root)
+    assert code == 1
+    assert "the filename says 00000000" in capsys.readouterr().out
+    assert not (root / "alexnet-torchvision").exists()
+    assert leftovers(root) == []
+
+
+def test_after_one_offline_failure_a_run_tries_no_more_downloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[str] = []
+
+    def counting_offline(url: str, **_: Any) -> Any:
+        tries.append(url)
+        return offline()
+
+    monkeypatch.setattr(w.urllib.request, "urlopen", counting_offline)
+    downloads = Downloads(tmp_path, timeout=1)
+    urls = [builtin_registry().get(i).weights.url for i in ("vgg11", "vgg13")]  # type: ignore[union-attr]
+    plans = [Plan("default", url) for url in urls]
+    for plan in plans:
+        provenance, checkpoint = resolve(plan, downloads, lambda _: None, "net")
+        assert (provenance.kind, checkpoint) == ("untrained", None)
+    assert tries == urls[:1]
+    with pytest.raises(w.DownloadFailed, match="offline"):
+        resolve(Plan("checkpoint", urls[1]), downloads, lambda _: None, "net")

@@ -1,0 +1,136 @@
+"""POST /api/analyze: a user's spec, every error by layer index, name and field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.calculator import analyze
+from app.core.formatting import to_csv
+from app.settings import Settings
+from app.web.app import create_app
+
+from .support import error_of
+
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "input": {"height": 32, "width": 32, "channels": 3},
+    "layers": [
+        {"kind": "conv", "name": "c1", "out_channels": 8, "kernel": 3, "padding": 1},
+        {"kind": "relu"},
+        {"kind": "maxpool", "kernel": 2, "stride": 2},
+        {"kind": "flatten"},
+        {"kind": "linear", "out_features": 10},
+    ],
+}
+
+
+def _with_layer(index: int, layer: dict[str, Any]) -> dict[str, Any]:
+    layers = list(TINY["layers"])
+    layers[index] = layer
+    return {**TINY, "layers": layers}
+
+
+def test_a_valid_spec_gets_its_table(client: TestClient) -> None:
+    response = client.post("/api/analyze", json=TINY)
+    assert response.status_code == 200
+    assert response.json() == analyze(TINY).model_dump(mode="json")
+
+
+def test_a_valid_spec_downloads_as_csv(client: TestClient) -> None:
+    response = client.post("/api/analyze", params={"format": "csv"}, json=TINY)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.text == to_csv(analyze(TINY))
+
+
+def test_every_schema_error_is_listed_by_layer_name_and_field(client: TestClient) -> None:
+    spec = _with_layer(0, {"kind": "conv", "name": "c1", "out_channels": "8", "kernel": 0})
+    spec["layers"][4] = {"kind": "linear", "name": "head", "out_featurs": 10}
+    response = client.post("/api/analyze", json=spec)
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_spec"
+    located = {(i["index"], i["name"], i["field"]) for i in error["issues"]}
+    assert located == {
+        (0, "c1", "out_channels"),
+        (0, "c1", "kernel"),
+        (4, "head", "out_features"),
+        (4, "head", "out_featurs"),
+    }
+    assert all(issue["message"] for issue in error["issues"])
+
+
+def test_an_arithmetic_error_names_the_layer(client: TestClient) -> None:
+    spec = _with_layer(2, {"kind": "maxpool", "kernel": 2, "padding": 2})
+    response = client.post("/api/analyze", json=spec)
+    assert response.status_code == 422
+    [issue] = error_of(response)["issues"]
+    assert (issue["index"], issue["name"], issue["field"]) == (2, "maxpool1", "padding")
+
+
+def test_the_servers_limits_apply(client: TestClient) -> None:
+    spec = _with_layer(0, {"kind": "conv", "out_channels": 8, "kernel": 3, "stride": 999})
+    response = client.post("/api/analyze", json=spec)
+    assert response.status_code == 422
+    [issue] = error_of(response)["issues"]
+    assert (issue["index"], issue["field"]) == (0, "stride")
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"name": "x", "input": NaN}', b'{"a": 1e400}', b"{not json", b"\xff\xfe"]
+)
+def test_json_that_is_not_strict_json_is_422_never_500(client: TestClient, body: bytes) -> None:
+    response = client.post(
+        "/api/analyze", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_json"
+    assert error["issues"][0]["index"] is None
+
+
+@pytest.mark.parametrize("body", [[], "spec", 3, None])
+def test_json_that_is_not_a_spec_object_is_422(client: TestClient, body: object) -> None:
+    response = client.post("/api/analyze", content=json.dumps(body))
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "invalid_spec"
+
+
+def test_a_body_that_is_not_json_is_415(client: TestClient) -> None:
+    response = client.post(
+        "/api/analyze", content=b"name=x", headers={"content-type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+
+
+def test_a_body_over_the_limit_is_413() -> None:
+    with TestClient(create_app(Settings(max_body_analyze=64))) as small:
+        declared = small.post("/api/analyze", json=TINY)
+        streamed = small.post(
+            "/api/analyze",
+            content=iter([json.dumps(TINY).encode()]),
+            headers={"content-type": "application/json"},
+        )
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert error_of(response)["code"] == "payload_too_large"
+
+
+def test_the_editors_check_answers_200_with_the_same_problems(client: TestClient) -> None:
+    spec = _with_layer(0, {"kind": "conv", "name": "c1", "out_channels": 8, "kernel": 0})
+    check = client.post("/api/analyze/check", json=spec)
+    strict = client.post("/api/analyze", json=spec)
+    assert check.status_code == 200
+    assert check.json()["valid"] is False
+    assert check.json()["table"] is None
+    assert check.json()["issues"] == error_of(strict)["issues"]
+
+
+def test_the_editors_check_of_a_valid_spec_carries_the_table(client: TestClient) -> None:
+    body = client.post("/api/analyze/check", json=TINY).json()
+    assert body == {"valid": True, "issues": [], "table": analyze(TINY).model_dump(mode="json")}

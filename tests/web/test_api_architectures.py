@@ -1,0 +1,108 @@
+"""GET /api/architectures, /api/architectures/{id} and /api/architectures/{id}/table."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.calculator import builtin_table
+from app.core.formatting import to_csv, to_json
+from app.specs import builtin_registry
+
+from .support import error_of
+
+IDS = builtin_registry().ids()
+
+
+def test_the_list_has_one_summary_per_net(client: TestClient) -> None:
+    response = client.get("/api/architectures")
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()] == IDS
+
+
+@pytest.mark.parametrize("net_id", IDS)
+def test_a_summary_reads_the_spec_and_the_table(client: TestClient, net_id: str) -> None:
+    summary = next(item for item in client.get("/api/architectures").json() if item["id"] == net_id)
+    spec, totals = builtin_registry().get(net_id), builtin_table(net_id).totals
+    assert summary["name"] == spec.name
+    assert summary["family"] == spec.family
+    assert summary["year"] == spec.year
+    assert summary["input"] == spec.input.model_dump()
+    assert (summary["params"], summary["macs"], summary["depth"]) == (
+        totals.params,
+        totals.macs,
+        totals.depth,
+    )
+    assert summary["pretrained"] is (spec.weights is not None)
+
+
+@pytest.mark.parametrize("net_id", IDS)
+def test_the_top5_error_is_the_reported_one_or_the_checkpoints(
+    client: TestClient, net_id: str
+) -> None:
+    summary = next(item for item in client.get("/api/architectures").json() if item["id"] == net_id)
+    spec = builtin_registry().get(net_id)
+    if spec.top5_error is not None:
+        assert (summary["top5_error"], summary["top5_error_source"]) == (
+            spec.top5_error,
+            "reported",
+        )
+    elif spec.weights is not None:
+        expected = float(Decimal(100) - Decimal(str(spec.weights.acc5)))
+        assert (summary["top5_error"], summary["top5_error_source"]) == (expected, "checkpoint")
+    else:
+        assert summary["top5_error"] is None
+
+
+def test_the_checkpoint_error_of_vgg16_is_100_minus_its_top5_accuracy(client: TestClient) -> None:
+    summary = next(
+        item for item in client.get("/api/architectures").json() if item["id"] == "vgg16"
+    )
+    assert summary["top5_error"] == pytest.approx(100 - 90.382)
+
+
+@pytest.mark.parametrize("net_id", IDS)
+def test_the_spec_is_served_as_declared(client: TestClient, net_id: str) -> None:
+    response = client.get(f"/api/architectures/{net_id}")
+    assert response.status_code == 200
+    assert response.json() == builtin_registry().get(net_id).model_dump(mode="json")
+
+
+@pytest.mark.parametrize("net_id", IDS)
+def test_the_table_is_field_for_field_the_clis_json(client: TestClient, net_id: str) -> None:
+    response = client.get(f"/api/architectures/{net_id}/table")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads(to_json(builtin_table(net_id)))
+
+
+def test_the_table_downloads_as_csv(client: TestClient) -> None:
+    response = client.get("/api/architectures/alexnet-lecture/table", params={"format": "csv"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"] == 'attachment; filename="alexnet-lecture.csv"'
+    assert response.text == to_csv(builtin_table("alexnet-lecture"))
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/architectures/lenet", "/api/architectures/lenet/table?format=csv"]
+)
+def test_an_unknown_id_is_404_naming_the_known_ids(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "unknown_net"
+    assert error["id"] == "lenet"
+    assert error["known"] == IDS
+    assert "lenet" in str(error["message"])
+
+
+def test_an_unknown_format_is_422(client: TestClient) -> None:
+    response = client.get("/api/architectures/vgg16/table", params={"format": "xml"})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "invalid_request"
+    assert error["issues"][0]["location"] == "query.format"
