@@ -11,17 +11,8 @@ from app.cli import main
 from app.core.calculator import builtin_table
 from app.specs import builtin_registry
 
-TINY = {
-    "name": "tiny",
-    "input": {"height": 32, "width": 32, "channels": 3},
-    "layers": [
-        {"kind": "conv", "name": "c1", "out_channels": 8, "kernel": 3},
-        {"kind": "relu"},
-        {"kind": "maxpool", "kernel": 2, "stride": 2},
-        {"kind": "flatten"},
-        {"kind": "linear", "out_features": 10},
-    ],
-}
+# The minimal example, verbatim: it must be accepted as is.
+TINY = json.loads((Path(__file__).resolve().parent / "golden" / "specs" / "tiny.json").read_text())
 
 
 def test_list_names_every_net(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,17 +31,10 @@ FIXED_IDS = {
     "vgg19-bn",
 }
 
-MINIMAL = {
-    "name": "tiny",
-    "input": {"height": 32, "width": 32, "channels": 3},
-    "layers": [
-        {"kind": "conv", "name": "c1", "out_channels": 8, "kernel": 3},
-        {"kind": "relu"},
-        {"kind": "maxpool", "kernel": 2, "stride": 2},
-        {"kind": "flatten"},
-        {"kind": "linear", "out_features": 10},
-    ],
-}
+# The minimal example, verbatim: it must be accepted as is.
+MINIMAL = json.loads(
+    (Path(__file__).resolve().parents[1] / "golden" / "specs" / "tiny.json").read_text()
+)
 
 
 def test_the_thirteen_fixed_ids_are_registered() -> None:
