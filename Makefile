@@ -45,7 +45,7 @@ unit: install browser
 test: lint typecheck unit
 
 bench: install
-	$(BIN)/python -m scripts.bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 $(BIN)/python -m scripts.bench
 
 models: install
 	$(BIN)/convatlas models build

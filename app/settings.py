@@ -56,6 +56,27 @@ class Settings(BaseSettings):
     # A user's spec (POST /api/analyze), e.g. CONVATLAS_SPEC_LIMITS__MAX_LAYERS=64.
     spec_limits: SpecLimits = SpecLimits()
 
+    # Dynamic batching (docs/inference.md): concurrent requests for one net share one ONNX Runtime
+    # run of at most batch_max images. The worker waits at most batch_wait_ms after the oldest
+    # waiting request for more, and only while more are on their way (decoding), so a lone
+    # request never waits.
+    batch_max: int = Field(default=8, ge=1, le=64)
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Overload: at most queue_max images wait behind the one batch in flight; a request that
+    # finds the queue full, or is still waiting after queue_deadline_s, gets 503 + Retry-After.
+    queue_max: int = Field(default=32, ge=1)
+    queue_deadline_s: float = Field(default=10.0, gt=0)
+    # A run still going after this long is cancelled: its requests get an error, its session is
+    # dropped (the next request loads a fresh one) and a new worker takes over the queue.
+    inference_deadline_s: float = Field(default=30.0, gt=0)
+    # ONNX Runtime threads per run: None means every core this process may use. Spinning (busy
+    # waiting for work) stays off because the server shares its cores with decoding and the web.
+    intra_op_threads: int | None = Field(default=None, ge=1)
+    ort_spinning: bool = False
+    # Uploads longer than this many times their width (or wider than tall) are refused: resizing
+    # the short side to 256 would make a huge strip of them.
+    max_image_aspect: float = Field(default=20.0, ge=1)
+
 
 @cache
 def get_settings() -> Settings:

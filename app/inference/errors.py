@@ -1,7 +1,13 @@
-"""What the inference service refuses, each with the HTTP status the web layer answers with."""
+"""What the inference service refuses, each with the HTTP status the web layer answers with.
+
+Every error carries ``http_status``, a stable ``code`` and ``retry_after_s``: the seconds after
+which the same request is expected to work (the web layer sends it as ``Retry-After``), or None
+when retrying cannot help.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 
@@ -9,10 +15,13 @@ class InferenceError(Exception):
     """Base of the service's refusals."""
 
     http_status = 500
+    code = "inference_error"
+    retry_after_s: int | None = None
 
 
 class UnknownModel(InferenceError, LookupError):
     http_status = 404
+    code = "unknown_net"
 
     def __init__(self, model_id: str, known: list[str]) -> None:
         super().__init__(f"unknown net {model_id!r}; known: {', '.join(known)}")
@@ -24,6 +33,7 @@ class ModelUnavailable(InferenceError):
     """A known net whose model cannot be served now: not built yet, or a broken build."""
 
     http_status = 503
+    code = "model_unavailable"
 
     def __init__(self, model_id: str, reason: str) -> None:
         super().__init__(f"{model_id}: {reason}")
@@ -31,16 +41,50 @@ class ModelUnavailable(InferenceError):
         self.reason = reason
 
 
+class Overloaded(InferenceError):
+    """The inference queue is full, or this request waited in it past the queue deadline."""
+
+    http_status = 503
+    code = "overloaded"
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = max(1, math.ceil(retry_after_s))  # Retry-After takes whole seconds
+
+
+class InferenceFailed(InferenceError):
+    """A run raised, or returned NaN or infinity: an error of ours, not of the request."""
+
+    http_status = 500
+    code = "inference_failed"
+
+    def __init__(self, model_id: str, reason: str) -> None:
+        super().__init__(f"{model_id}: {reason}")
+        self.model_id = model_id
+        self.reason = reason
+
+
+class InferenceTimeout(InferenceFailed):
+    """A run passed the inference deadline and was cancelled; the next request gets a fresh
+    session, so a retry is expected to work."""
+
+    http_status = 503
+    code = "inference_timeout"
+    retry_after_s = 1
+
+
 class ImageRejected(InferenceError):
     """An upload that is not an image we can read: ``code`` is stable, ``message`` is for people.
 
-    Codes: ``empty`` and ``undecodable`` (422), ``unsupported_format`` and ``unsupported_mode``
-    (415), ``too_large`` (413: more pixels than Settings.max_image_pixels).
+    Codes: ``empty``, ``undecodable`` and ``too_elongated`` (422), ``unsupported_format`` and
+    ``unsupported_mode`` (415), ``too_large`` (413: more pixels than Settings.max_image_pixels).
     """
 
     STATUS: ClassVar[dict[str, int]] = {
         "empty": 422,
         "undecodable": 422,
+        "too_elongated": 422,
         "unsupported_format": 415,
         "unsupported_mode": 415,
         "too_large": 413,

@@ -1,5 +1,11 @@
 """Upload -> upright RGB image, and RGB image -> the tensor torchvision's ImageNet transform makes.
 
+Decoding is defensive: the decoder is chosen from the file's first bytes and only from an
+allowlist (JPEG, PNG, GIF, BMP, WebP), so Pillow never hands an upload to a plugin we did not
+choose (EPS would start Ghostscript). The size is checked from the header before any pixel is
+decoded, large JPEGs are decoded at a reduced scale (``draft``), and only a GIF's first frame is
+read. Pillow's decompression-bomb warning is an error in this process.
+
 torchvision's ``ImageClassification`` transform on a PIL image is: resize the shorter side to 256
 with PIL's bilinear filter (PIL always antialiases when it shrinks), center-crop with
 ``int(round((size - crop) / 2.0))`` offsets, divide by 255 and normalize, all in float32. This
@@ -9,6 +15,8 @@ module does the same steps with PIL and numpy, so published weights give the pub
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,56 +25,123 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from app.inference.errors import ImageRejected
 from app.inference.manifest import Preprocess
 
-FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
-WHITE = (255, 255, 255, 255)
+ACCEPTED = "JPEG, PNG, GIF, BMP or WebP"
+WHITE = (255, 255, 255)
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+# What Pillow raises on damaged data. Its warnings about damaged data (a corrupt EXIF block, a
+# malformed MPO) are caught too where they are raised: under ``python -W error`` they would
+# otherwise end a request with a 500.
+READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+DEFAULT_MAX_ASPECT = 20.0
+# A JPEG whose shorter side is at least twice this is decoded at 1/2, 1/4 or 1/8 scale, never
+# below this side: twice the 256 every net resizes to, so the antialiased bilinear shrink still
+# does the final step. A 48 Mpx photo then costs about 1 Mpx of memory instead of 48.
+DRAFT_SIDE = 512
+
+# Pillow only warns between its limit and twice it, and a warning lets decoding go on. Our own
+# header check (Settings.max_image_pixels) normally refuses such images first; this is the
+# backstop when that limit is set above Pillow's.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
+def sniff(data: bytes) -> str | None:
+    """The Pillow format for an accepted file, from its first bytes; None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data.startswith(b"BM"):
+        return "BMP"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def refused_kind(data: bytes) -> str:
+    """What a refused upload looks like, to say so; only for the message."""
+    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "a TIFF image"
+    if data[4:8] == b"ftyp":
+        return "an HEIF/HEIC/AVIF image"
+    if head.startswith(b"%pdf"):
+        return "a PDF document"
+    if head.startswith(b"%!ps") or data[:4] == b"\xc5\xd0\xd3\xc6":
+        return "a PostScript/EPS document"
+    if head.startswith((b"<svg", b"<?xml")):
+        return "an SVG or XML document"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "an HTML document"
+    return "not an image in an accepted format"
+
+
+def decode(data: bytes, max_pixels: int, max_aspect: float = DEFAULT_MAX_ASPECT) -> Image.Image:
     """The upload as an upright 8-bit RGB image, or ImageRejected saying why not."""
     if not data:
         raise ImageRejected("empty", "the upload is empty")
-    image = _open(data, max_pixels)
+    image = _open(data, max_pixels, max_aspect)
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-    except READ_ERRORS as error:
-        raise ImageRejected("undecodable", f"the image data is damaged: {error}") from None
-    return to_rgb(image)
-
-
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
-    except UnidentifiedImageError:
-        names = ", ".join(FORMATS)
-        raise ImageRejected(
-            "unsupported_format", f"not an image in a known format ({names})"
-        ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # Pillow's own bomb check fires inside open() when warnings are errors; same verdict.
+    except BOMB_ERRORS:
         raise ImageRejected("too_large", f"more than {max_pixels} pixels") from None
-    except READ_ERRORS as error:
-        raise ImageRejected("undecodable", f"the image header is damaged: {error}") from None
-    width, height = image.size
+    except (*READ_ERRORS, Warning) as error:
+        raise ImageRejected("undecodable", f"the image data is damaged: {error}") from None
+    return to_rgb(upright(image))
+
+
+def _open(data: bytes, max_pixels: int, max_aspect: float) -> Image.Image:
+    """The image with only its header read, checked against the limits; a big JPEG drafted."""
+    kind = sniff(data)
+    if kind is None:
+        message = f"{refused_kind(data)}; accepted: {ACCEPTED}"
+        raise ImageRejected("unsupported_format", message)
+    try:
+        image = Image.open(io.BytesIO(data), formats=[kind])
+    except BOMB_ERRORS:  # Pillow's own check, inside open(): same verdict as ours
+        raise ImageRejected("too_large", f"more than {max_pixels} pixels") from None
+    except (UnidentifiedImageError, *READ_ERRORS, Warning) as error:
+        raise ImageRejected("undecodable", f"the {kind} header is damaged: {error}") from None
+    check_size(image.width, image.height, max_pixels, max_aspect)
+    if image.format in ("JPEG", "MPO") and min(image.size) >= 2 * DRAFT_SIDE:
+        image.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+    return image
+
+
+def check_size(width: int, height: int, max_pixels: int, max_aspect: float) -> None:
     if width * height > max_pixels:
         message = f"{width}x{height} is more than {max_pixels} pixels"
         raise ImageRejected("too_large", message)
+    if max(width, height) > max_aspect * min(width, height):
+        message = f"{width}x{height} is more elongated than {max_aspect:g}:1"
+        raise ImageRejected("too_elongated", message)
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image as it is meant to be seen: its EXIF orientation applied, in place.
+
+    An orientation outside 1-8 (say 99) means no rotation. A damaged EXIF block is ignored rather
+    than refused: Pillow warns about it and goes on (under ``python -W error`` the warning is
+    raised, and then the orientation alone is given up).
+    """
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except (*READ_ERRORS, Warning):
+        pass
     return image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """8-bit RGB: alpha composited over white, 16-bit scaled, CMYK through its ICC profile."""
-    if image.mode == "RGB" and "transparency" not in image.info:
-        return image
     if image.mode in SIXTEEN_BIT_MODES:
         return _sixteen_bit_to_rgb(image)
     if image.mode in ALPHA_MODES or "transparency" in image.info:
-        # A transparent pixel's colour is arbitrary (often black); white is what a page shows.
-        rgba = image.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, WHITE), rgba).convert("RGB")
+        return _over_white(image)
+    if image.mode == "RGB":
+        return image
     if image.mode == "CMYK" and image.info.get("icc_profile"):
         return _cmyk_with_profile(image)
     try:
@@ -77,11 +152,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
         ) from None
 
 
+def _over_white(image: Image.Image) -> Image.Image:
+    # A transparent pixel's colour is arbitrary (often black, sometimes a hidden picture): white
+    # is what a page shows behind it. Palette and tRNS transparency become alpha in convert().
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    composed = Image.new("RGB", rgba.size, WHITE)
+    composed.paste(rgba, mask=rgba)
+    return composed
+
+
 def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
     # Pillow's convert() would clip 0..65535 to 0..255, turning most pixels white; keep the high
     # byte instead, as torchvision's uint16 -> uint8 conversion does.
-    values = np.asarray(image).astype(np.int64)
-    high_byte = (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
+    values = np.asarray(image)
+    high_byte = (np.clip(values, 0, 65535).astype(np.int64) >> 8).astype(np.uint8)
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, int):  # a tRNS grey level: those pixels show the page, white
+        high_byte[values == transparent] = 255
     return Image.fromarray(high_byte).convert("RGB")
 
 

@@ -14,10 +14,14 @@ class Frozen(BaseModel):
 
 
 class Timings(Frozen):
-    """Milliseconds: decoding the upload, preprocessing, the ONNX Runtime run, and all of it."""
+    """Milliseconds, for this request: decoding the upload, preprocessing, waiting in the
+    inference queue (batching included), the ONNX Runtime run that carried it (its whole wall
+    time, shared with the other images of its batch), and all of it from the start of decoding
+    (loading the model on a first request included)."""
 
     decode: float
     preprocess: float
+    queue: float
     inference: float
     total: float
 
@@ -89,12 +93,22 @@ class ModelStatus(Frozen):
     reason: str | None  # why not available
 
 
+class QueueStatus(Frozen):
+    """The inference queue now: images waiting, and in the one batch in flight."""
+
+    waiting: int
+    queue_max: int
+    in_flight: int
+    batch_max: int
+
+
 class ServiceStatus(Frozen):
-    """For /readyz and the pages: the provider chosen and every net's state."""
+    """For /readyz and the pages: the provider chosen, the queue and every net's state."""
 
     requested_provider: str
     provider: str
     provider_reason: str
     models_dir: str
     build_running: bool
+    queue: QueueStatus
     models: list[ModelStatus]

@@ -5,10 +5,18 @@
     service.predict_many(["vgg16", "alexnet-2012"], image_bytes) -> list[PredictResult]
     service.feature_maps("vgg16", image_bytes)     -> FeatureMapsResult
     service.status()                               -> ServiceStatus (for /readyz)
+    service.close()                                -> stops the worker (at shutdown)
 
 Refusals are typed (errors.py): UnknownModel (404), ModelUnavailable (503), ImageRejected
-(413/415/422). Every method is safe to call from several threads at once: ONNX Runtime sessions
-run concurrently, and loading and caching them is locked.
+(413/415/422), Overloaded (503 + retry_after_s), InferenceTimeout (503 + retry_after_s) and
+InferenceFailed (500). Every method is safe to call from many threads at once: each request
+decodes and preprocesses in its own thread, then joins the scheduler's queue (scheduler.py), whose
+one worker runs batches of up to Settings.batch_max images of one net.
+
+A model file is checked when it loads: its sha256 against the manifest, its input and outputs
+against the manifest's. A file that fails is remembered as broken, by its identity on disk, so
+the net reports the reason (status(), predict) without reloading it on every request, until a
+rebuild renames a new file into place.
 """
 
 from __future__ import annotations
@@ -17,12 +25,12 @@ import fcntl
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -30,7 +38,7 @@ from app.inference import heatmaps
 from app.inference.errors import ModelUnavailable, UnknownModel
 from app.inference.images import decode, preprocess
 from app.inference.labels import labels
-from app.inference.manifest import Manifest, ManifestError, read_manifest
+from app.inference.manifest import Manifest, ManifestError, ModelFile, read_manifest
 from app.inference.providers import CPU, CUDA, ProviderChoice, choose_provider
 from app.inference.results import (
     FeatureMapsResult,
@@ -41,26 +49,65 @@ from app.inference.results import (
     TopClass,
     Volume,
 )
-from app.inference.sessions import Loaded, SessionCache, SessionKey
+from app.inference.scheduler import Answer, Arrival, BatchKey, BatchScheduler, Job, Limits
+from app.inference.sessions import (
+    BrokenModel,
+    FileStamp,
+    Loaded,
+    OrtSession,
+    SessionCache,
+    SessionFactory,
+    SessionKey,
+    batch_capacity,
+    file_sha256,
+    file_stamp,
+    ort_session,
+    session_options,
+)
 from app.settings import Settings
 from app.specs import builtin_registry
 
 TOP_K = 5
 BUILD_LOCK = ".build.lock"  # held by `convatlas models build` while it writes
 
+Which = Literal["model", "features"]
+
 
 @dataclass(frozen=True)
 class Decoded:
     image: Image.Image
+    started: float  # when the request's work began: the origin of its total time
     decode_ms: float
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A request's image in the scheduler's queue, with what it took to get there."""
+
+    job: Job
+    decoded: Decoded
+    preprocess_ms: float
+
+
 class InferenceService:
-    def __init__(self, settings: Settings, known_ids: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        known_ids: Sequence[str] | None = None,
+        *,
+        open_session: SessionFactory = ort_session,
+    ) -> None:
+        """``open_session`` opens a model file (onnxruntime by default); tests pass a wrapper
+        to make runs stall, raise or return NaN."""
         self._settings = settings
         self._root = settings.models_dir
         self._known = list(known_ids) if known_ids is not None else builtin_registry().ids()
-        self._sessions = SessionCache(settings.model_cache_bytes, self._load_session)
+        self._sessions = SessionCache(settings.model_cache_bytes)
+        self._open_session = open_session
+        self._options = session_options(settings)
+        self._scheduler = BatchScheduler(_limits(settings), on_hang=self._sessions.discard)
+        self._broken: dict[FileStamp, str] = {}
+        self._broken_lock = threading.Lock()
         self._choice: ProviderChoice | None = None
         self._choice_lock = threading.Lock()
 
@@ -74,32 +121,39 @@ class InferenceService:
     def predict(self, model_id: str, image_bytes: bytes) -> PredictResult:
         """The top-5 classes of one image for one net."""
         manifest = self.manifest(model_id)
-        decoded = self._decode(image_bytes)
-        return self._predict(manifest, decoded)
+        with self._scheduler.arriving(self._batch_key(manifest, "model")) as arrival:
+            decoded = self._decode(image_bytes)
+            queued = self._enqueue(arrival, manifest, "model", decoded)
+        return self._prediction(manifest, queued)
 
     def predict_many(self, model_ids: Sequence[str], image_bytes: bytes) -> list[PredictResult]:
         """The same image through several nets, decoded once; results in the order asked."""
         manifests = [self.manifest(model_id) for model_id in model_ids]
-        decoded = self._decode(image_bytes)
-        return [self._predict(manifest, decoded) for manifest in manifests]
+        with ExitStack() as stack:
+            arrivals = [
+                stack.enter_context(self._scheduler.arriving(self._batch_key(m, "model")))
+                for m in manifests
+            ]
+            decoded = self._decode(image_bytes)
+            queued = [
+                self._enqueue(arrival, manifest, "model", decoded)
+                for arrival, manifest in zip(arrivals, manifests, strict=True)
+            ]
+        pairs = zip(manifests, queued, strict=True)
+        return [self._prediction(manifest, each) for manifest, each in pairs]
 
     def feature_maps(self, model_id: str, image_bytes: bytes) -> FeatureMapsResult:
         """Each conv and pool layer's output volume and its most active channels as heatmaps."""
         manifest = self.manifest(model_id)
-        decoded = self._decode(image_bytes)
-        started = time.perf_counter()
-        batch = preprocess(decoded.image, manifest.preprocess, self._settings.max_image_pixels)
-        prepared = time.perf_counter()
-        loaded = self._session(manifest, "features")
-        names = [output.output for output in manifest.features.outputs]
-        outputs = run(loaded, names, {manifest.input.name: batch})
-        ran = time.perf_counter()
+        with self._scheduler.arriving(self._batch_key(manifest, "features")) as arrival:
+            decoded = self._decode(image_bytes)
+            queued = self._enqueue(arrival, manifest, "features", decoded)
+        answer = self._scheduler.result(queued.job)
         k, side = self._settings.feature_maps_top_k, self._settings.feature_map_side
         layers = [
             heatmaps.layer_maps(volume[0], output, k, side)
-            for volume, output in zip(outputs, manifest.features.outputs, strict=True)
+            for volume, output in zip(answer.outputs, manifest.features.outputs, strict=True)
         ]
-        timings = _timings(decoded.decode_ms, started, prepared, ran, time.perf_counter())
         volume = Volume(
             height=manifest.input.height,
             width=manifest.input.width,
@@ -107,11 +161,11 @@ class InferenceService:
         )
         return FeatureMapsResult(
             id=manifest.id,
-            provider=loaded.provider,
+            provider=answer.provider,
             weights=manifest.weights.kind,
             input=volume,
             layers=layers,
-            timings_ms=timings,
+            timings_ms=_timings(queued, answer),
         )
 
     def status(self) -> ServiceStatus:
@@ -123,11 +177,17 @@ class InferenceService:
             provider_reason=choice.reason,
             models_dir=str(self._root),
             build_running=build_running(self._root),
+            queue=self._scheduler.status(),
             models=[self._model_status(model_id, loaded) for model_id in self._known],
         )
 
+    def close(self) -> None:
+        """Stop the inference worker after its current run; queued requests get Overloaded."""
+        self._scheduler.close()
+
     def manifest(self, model_id: str) -> Manifest:
-        """The manifest of a built net; UnknownModel or ModelUnavailable otherwise."""
+        """The manifest of a built net whose files are not known to be broken; UnknownModel or
+        ModelUnavailable otherwise."""
         if model_id not in self._known:
             raise UnknownModel(model_id, self._known)
         try:
@@ -136,50 +196,105 @@ class InferenceService:
             raise ModelUnavailable(model_id, self._unavailable_reason(model_id, error)) from None
         if manifest.id != model_id:
             raise ModelUnavailable(model_id, f"the folder holds the manifest of {manifest.id}")
+        if (problem := self._known_broken(manifest)) is not None:
+            raise ModelUnavailable(model_id, self._unavailable_reason(model_id, problem))
         return manifest
 
-    def _predict(self, manifest: Manifest, decoded: Decoded) -> PredictResult:
-        started = time.perf_counter()
-        batch = preprocess(decoded.image, manifest.preprocess, self._settings.max_image_pixels)
-        prepared = time.perf_counter()
-        loaded = self._session(manifest, "model")
-        output = run(loaded, [manifest.output.name], {manifest.input.name: batch})[0]
-        ran = time.perf_counter()
-        top5 = top_classes(output[0], manifest)
-        timings = _timings(decoded.decode_ms, started, prepared, ran, time.perf_counter())
+    def _prediction(self, manifest: Manifest, queued: Queued) -> PredictResult:
+        answer = self._scheduler.result(queued.job)
         return PredictResult(
             id=manifest.id,
-            top5=top5,
-            provider=loaded.provider,
+            top5=top_classes(answer.outputs[0][0], manifest),
+            provider=answer.provider,
             weights=manifest.weights.kind,
-            timings_ms=timings,
+            timings_ms=_timings(queued, answer),
         )
 
     def _decode(self, image_bytes: bytes) -> Decoded:
         started = time.perf_counter()
-        image = decode(image_bytes, self._settings.max_image_pixels)
-        return Decoded(image, (time.perf_counter() - started) * 1000)
+        settings = self._settings
+        image = decode(image_bytes, settings.max_image_pixels, settings.max_image_aspect)
+        return Decoded(image, started, (time.perf_counter() - started) * 1000)
 
-    def _session(self, manifest: Manifest, which: str) -> Loaded:
-        file = manifest.model if which == "model" else manifest.features
-        key = SessionKey(self._root / manifest.id / file.path, file.sha256)
+    def _enqueue(
+        self, arrival: Arrival, manifest: Manifest, which: Which, decoded: Decoded
+    ) -> Queued:
+        """Preprocess for this net, load its session (on first use) and join the queue."""
+        started = time.perf_counter()
+        batch = preprocess(decoded.image, manifest.preprocess, self._settings.max_image_pixels)
+        preprocess_ms = (time.perf_counter() - started) * 1000
+        loaded = self._session(manifest, which)
+        return Queued(arrival.submit(loaded, batch), decoded, preprocess_ms)
+
+    def _batch_key(self, manifest: Manifest, which: Which) -> BatchKey:
+        if which == "model":
+            outputs: tuple[str, ...] = (manifest.output.name,)
+        else:
+            outputs = tuple(output.output for output in manifest.features.outputs)
+        key = self._session_key(manifest, _file(manifest, which))
+        return BatchKey(manifest.id, key, manifest.input.name, outputs)
+
+    def _session_key(self, manifest: Manifest, file: ModelFile) -> SessionKey:
+        return SessionKey(self._root / manifest.id / file.path, file.sha256)
+
+    def _session(self, manifest: Manifest, which: Which) -> Loaded:
+        """The net's session for ``which`` file, loaded and checked on first use."""
+        file = _file(manifest, which)
+        key = self._session_key(manifest, file)
+        stamp = file_stamp(key)
         try:
-            return self._sessions.get(key)
-        except Exception as error:  # ORT's errors have no common base: a file it cannot load
-            reason = f"onnxruntime cannot load {file.path}: {str(error).splitlines()[0]}"
-            raise ModelUnavailable(manifest.id, reason) from error
+            return self._sessions.get(key, file.bytes, lambda: self._load(manifest, which, key))
+        except BrokenModel as error:
+            if stamp is not None:
+                self._remember_broken(stamp, error.reason)
+            reason = self._unavailable_reason(manifest.id, error.reason)
+            raise ModelUnavailable(manifest.id, reason) from None
+        except OSError as error:  # the file went away meanwhile: a build is replacing it
+            raise ModelUnavailable(manifest.id, f"cannot read {file.path}: {error}") from None
 
-    def _load_session(self, key: SessionKey) -> Loaded:
-        """A session on the chosen provider; one that cannot run on CUDA is reloaded on the CPU."""
-        choice = self.provider()
-        session = _new_session(key.path, choice.session_providers)
+    def _load(self, manifest: Manifest, which: Which, key: SessionKey) -> Loaded:
+        """A session that matches its manifest, on the chosen provider; BrokenModel otherwise.
+        One that loads on CUDA but cannot run there is reloaded on the CPU."""
+        file = _file(manifest, which)
+        if file_sha256(key.path) != file.sha256:
+            raise BrokenModel(f"{file.path} does not match the sha256 in its manifest")
+        session = self._open(key.path, self.provider().session_providers, file)
+        outputs = self._batch_key(manifest, which).outputs
+        try:
+            max_batch = batch_capacity(session, manifest.input, outputs)
+        except BrokenModel as error:
+            raise BrokenModel(f"{file.path} {error.reason}") from None
         provider = session.get_providers()[0]
         if provider == CUDA:
             problem = _warm_up(session)
             if problem is not None:
                 self._fall_back_to_cpu(f"a model failed on CUDA: {problem}")
-                session, provider = _new_session(key.path, [CPU]), CPU
-        return Loaded(session, provider, key.path.stat().st_size)
+                session, provider = self._open(key.path, [CPU], file), CPU
+        return Loaded(session, provider, file.bytes, max_batch)
+
+    def _open(self, path: Path, providers: list[str], file: ModelFile) -> OrtSession:
+        try:
+            return self._open_session(path, providers, self._options)
+        except Exception as error:  # ORT's errors have no common base: a file it cannot load
+            reason = f"onnxruntime cannot load {file.path}: {str(error).splitlines()[0]}"
+            raise BrokenModel(reason) from error
+
+    def _remember_broken(self, stamp: FileStamp, reason: str) -> None:
+        with self._broken_lock:
+            older = [known for known in self._broken if known.key.path == stamp.key.path]
+            for known in older:  # one version per file is enough: a rebuild replaces it
+                del self._broken[known]
+            self._broken[stamp] = reason
+
+    def _known_broken(self, manifest: Manifest) -> str | None:
+        with self._broken_lock:
+            if not self._broken:
+                return None
+            for file in (manifest.model, manifest.features):
+                stamp = file_stamp(self._session_key(manifest, file))
+                if stamp is not None and stamp in self._broken:
+                    return self._broken[stamp]
+        return None
 
     def _fall_back_to_cpu(self, reason: str) -> None:
         with self._choice_lock:
@@ -210,20 +325,24 @@ class InferenceService:
             reason=None,
         )
 
-    def _unavailable_reason(self, model_id: str, error: ManifestError) -> str:
+    def _unavailable_reason(self, model_id: str, problem: ManifestError | str) -> str:
         if build_running(self._root):
-            return f"{error}; a build is running now"
-        return f"{error}; run `convatlas models build {model_id}`"
+            return f"{problem}; a build is running now"
+        return f"{problem}; run `convatlas models build {model_id}`"
 
 
-def run(loaded: Loaded, names: list[str], feed: dict[str, NDArray[np.float32]]) -> list[Any]:
-    """One ONNX Runtime run of a batch of one.
+def _limits(settings: Settings) -> Limits:
+    return Limits(
+        batch_max=settings.batch_max,
+        batch_wait_s=settings.batch_wait_ms / 1000,
+        queue_max=settings.queue_max,
+        queue_deadline_s=settings.queue_deadline_s,
+        inference_deadline_s=settings.inference_deadline_s,
+    )
 
-    The one place requests meet a session: a dynamic-batching queue (concurrent requests for
-    one net merged into one run of up to 8) would go here, keyed by the session.
-    """
-    outputs: list[Any] = loaded.session.run(names, feed)
-    return outputs
+
+def _file(manifest: Manifest, which: Which) -> ModelFile:
+    return manifest.model if which == "model" else manifest.features
 
 
 def top_classes(scores: NDArray[np.float32], manifest: Manifest) -> list[TopClass]:
@@ -268,14 +387,7 @@ def build_running(root: Path) -> bool:
     return False
 
 
-def _new_session(path: Path, providers: list[str]) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # ORT warns, on every CUDA session, that it keeps shape arithmetic on the CPU by design.
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-
-
-def _warm_up(session: ort.InferenceSession) -> str | None:
+def _warm_up(session: OrtSession) -> str | None:
     """Run zeros through a new CUDA session: it may load yet fail to run (an unsupported GPU)."""
     spec = session.get_inputs()[0]
     shape = [dim if isinstance(dim, int) else 1 for dim in spec.shape]
@@ -286,10 +398,12 @@ def _warm_up(session: ort.InferenceSession) -> str | None:
     return None
 
 
-def _timings(decode_ms: float, started: float, prepared: float, ran: float, done: float) -> Timings:
+def _timings(queued: Queued, answer: Answer) -> Timings:
+    decoded = queued.decoded
     return Timings(
-        decode=round(decode_ms, 3),
-        preprocess=round((prepared - started) * 1000, 3),
-        inference=round((ran - prepared) * 1000, 3),
-        total=round(decode_ms + (done - started) * 1000, 3),
+        decode=round(decoded.decode_ms, 3),
+        preprocess=round(queued.preprocess_ms, 3),
+        queue=round(answer.queue_ms, 3),
+        inference=round(answer.run_ms, 3),
+        total=round((time.perf_counter() - decoded.started) * 1000, 3),
     )

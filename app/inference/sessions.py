@@ -1,20 +1,59 @@
-"""ONNX Runtime sessions, loaded on first use and kept within a memory budget.
+"""ONNX Runtime sessions: opened with the server's options, checked against their manifest, and
+kept within a memory budget.
 
 A session's memory is counted as its ONNX file's size (the weights dominate: a VGG is about
-0.5 GB). When the total passes the budget the least recently used sessions are dropped; the one
+0.5 GB). Before a model loads, the least recently used sessions are dropped until it fits; the one
 just loaded always stays, even alone above the budget. Requests that still hold a dropped session
 finish with it; the memory goes when the last of them does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import onnxruntime as ort
+
+from app.inference.manifest import InputSpec
+from app.settings import Settings
+
+HASH_CHUNK = 4 * 1024 * 1024
+FLOAT_TENSOR = "tensor(float)"
+
+
+class OrtSession(Protocol):
+    """What the service uses of an ``onnxruntime.InferenceSession`` (tests wrap real ones)."""
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, Any],
+        run_options: ort.RunOptions | None = None,
+    ) -> list[Any]: ...
+
+    def get_providers(self) -> list[str]: ...
+
+    def get_inputs(self) -> list[Any]: ...
+
+    def get_outputs(self) -> list[Any]: ...
+
+
+# Opens a model file on the given providers: onnxruntime by default, a wrapper in tests.
+SessionFactory = Callable[[Path, list[str], ort.SessionOptions], OrtSession]
+
+
+class BrokenModel(Exception):
+    """A model file that cannot be served as its manifest describes it; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -25,21 +64,106 @@ class SessionKey:
 
 @dataclass(frozen=True)
 class Loaded:
-    session: ort.InferenceSession
+    session: OrtSession
     provider: str  # session.get_providers()[0]
     bytes: int
+    max_batch: int | None = None  # None: any batch size (a dynamic batch dimension)
+
+    def batch_limit(self, batch_max: int) -> int:
+        return batch_max if self.max_batch is None else min(batch_max, self.max_batch)
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """One version of a model file on disk: a rebuild renames a new file into place."""
+
+    key: SessionKey
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def file_stamp(key: SessionKey) -> FileStamp | None:
+    try:
+        stat = key.path.stat()
+    except OSError:
+        return None
+    return FileStamp(key, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def session_options(settings: Settings) -> ort.SessionOptions:
+    """One batch runs at a time per device, so each run may use every core, and nothing more."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads or usable_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    spinning = "1" if settings.ort_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
+    # The CPU arena keeps the largest batch's activations for good (about 0.5 GB more for a VGG
+    # after one batch of 8); without it they are freed after each run, at no measurable cost.
+    options.enable_cpu_mem_arena = False
+    # ORT warns, on every CUDA session, that it keeps shape arithmetic on the CPU by design.
+    options.log_severity_level = 3
+    return options
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def ort_session(path: Path, providers: list[str], options: ort.SessionOptions) -> OrtSession:
+    session: OrtSession = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    return session
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def batch_capacity(session: OrtSession, spec: InputSpec, outputs: Sequence[str]) -> int | None:
+    """How many images one run takes (None: any number), or BrokenModel when the session's
+    input or outputs are not the ones the manifest describes."""
+    inputs = session.get_inputs()
+    expected = [spec.channels, spec.height, spec.width]
+    if len(inputs) != 1 or inputs[0].name != spec.name:
+        names = ", ".join(str(node.name) for node in inputs)
+        raise BrokenModel(f"takes inputs ({names}); the manifest says one input, {spec.name}")
+    node = inputs[0]
+    shape = list(node.shape)
+    if node.type != FLOAT_TENSOR or len(shape) != 4 or shape[1:] != expected:
+        wanted = _shape(["N", *expected])
+        raise BrokenModel(f"takes {node.type} {_shape(shape)}; the manifest says float32 {wanted}")
+    missing = sorted(set(outputs) - {str(output.name) for output in session.get_outputs()})
+    if missing:
+        raise BrokenModel(f"lacks the outputs {', '.join(missing)} that the manifest names")
+    batch = shape[0]
+    if isinstance(batch, int) and batch > 1:
+        raise BrokenModel(f"has a fixed batch of {batch}; the build exports a dynamic one")
+    return 1 if batch == 1 else None
+
+
+def _shape(dims: Sequence[object]) -> str:
+    return "[" + ", ".join("N" if dim is None else str(dim) for dim in dims) + "]"
 
 
 class SessionCache:
-    def __init__(self, budget_bytes: int, load: Callable[[SessionKey], Loaded]) -> None:
+    def __init__(self, budget_bytes: int) -> None:
         self._budget = budget_bytes
-        self._load = load
         self._entries: OrderedDict[SessionKey, Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[SessionKey, threading.Lock] = {}
 
-    def get(self, key: SessionKey) -> Loaded:
-        """The session for ``key``; concurrent first requests for one key load it once."""
+    def get(self, key: SessionKey, size: int, load: Callable[[], Loaded]) -> Loaded:
+        """The session for ``key`` (``size`` bytes on disk); concurrent first requests for one
+        key call ``load`` once, after making room for it."""
         with self._lock:
             if (hit := self._hit(key)) is not None:
                 return hit
@@ -48,15 +172,28 @@ class SessionCache:
             with self._lock:
                 if (hit := self._hit(key)) is not None:
                     return hit
-            loaded = self._load(key)
+                # Room first: loading briefly takes more than the file's size on top of it.
+                self._drop_older_builds(key)
+                self._evict_until(self._budget - size)
+            try:
+                loaded = load()
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
             with self._lock:
-                self._insert(key, loaded)
-                self._loading.pop(key, None)
+                self._entries[key] = loaded
+                self._evict_until(self._budget, keep=1)
         return loaded
 
     def loaded(self) -> dict[SessionKey, Loaded]:
         with self._lock:
             return dict(self._entries)
+
+    def discard(self, key: SessionKey, loaded: Loaded) -> None:
+        """Forget ``loaded`` (a session that hung): the next request for ``key`` loads afresh."""
+        with self._lock:
+            if self._entries.get(key) is loaded:
+                del self._entries[key]
 
     def clear(self) -> None:
         with self._lock:
@@ -68,11 +205,14 @@ class SessionCache:
             self._entries.move_to_end(key)
         return hit
 
-    def _insert(self, key: SessionKey, loaded: Loaded) -> None:
+    def _drop_older_builds(self, key: SessionKey) -> None:
         for stale in [k for k in self._entries if k.path == key.path]:
-            del self._entries[stale]  # an older build of the same file
-        self._entries[key] = loaded
-        while len(self._entries) > 1 and self._used() > self._budget:
+            del self._entries[stale]
+
+    def _evict_until(self, limit: int, keep: int = 0) -> None:
+        """Drop the least recently used sessions until at most ``limit`` bytes are held, keeping
+        the ``keep`` most recent ones whatever their size."""
+        while len(self._entries) > keep and self._used() > limit:
             self._entries.popitem(last=False)
 
     def _used(self) -> int:

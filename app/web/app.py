@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,17 +11,22 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from app.core.timeline import timeline
+from app.inference.background import start_background_build
+from app.inference.service import InferenceService
 from app.settings import Settings, get_settings
 from app.specs import builtin_registry
 from app.web.assets import Assets, serve_static
 from app.web.catalog import lecture_entries, summaries, table_json
 from app.web.errors import install_error_handlers
-from app.web.routers import analyze, architectures, compare, health, lecture, pages
+from app.web.routers import analyze, architectures, compare, health, lecture, pages, predict
 from app.web.security import SecurityHeadersMiddleware
 from app.web.templating import make_templates
+
+log = logging.getLogger(__name__)
 
 # Adding a feature is one line here.
 ROUTERS: list[APIRouter] = [
@@ -28,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     compare.router,
     analyze.router,
     lecture.router,
+    predict.router,
     pages.router,
 ]
 DESCRIPTION = (
@@ -51,10 +59,47 @@ def _warm() -> dict[str, Any]:
     }
 
 
+# How long a background build may take to unwind (it removes its temporary files) on shutdown.
+BUILD_STOP_TIMEOUT_S = 10.0
+
+
+def _start_build(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Start the background build first, so its torch start-up overlaps ours; each model is
+    served as soon as its manifest lands. A repository the server cannot write (mounted
+    read-only, say) is served as it is: the service reports what is missing."""
+    try:
+        return start_background_build(settings)
+    except OSError as error:
+        log.warning("no background build in %s: %s", settings.models_dir, error)
+        return None
+
+
+def _stop_build(build: subprocess.Popen[bytes] | None) -> None:
+    """Stop the background build, if it still runs; a half-built net leaves nothing behind."""
+    if build is None or build.poll() is not None:
+        return
+    build.terminate()
+    try:
+        build.wait(timeout=BUILD_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        build.kill()
+        build.wait()
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.loaded = {**_warm(), "static_files": len(app.state.assets)}
-    yield
+    settings: Settings = app.state.settings
+    service = InferenceService(settings)
+    app.state.build = _start_build(settings)
+    try:
+        # status() chooses the provider now (a CUDA probe takes a moment), not on a request.
+        await run_in_threadpool(service.status)
+        app.state.inference = service
+        app.state.loaded = {**_warm(), "static_files": len(app.state.assets)}
+        yield
+    finally:
+        await run_in_threadpool(service.close)  # stops its batching worker after the current run
+        await run_in_threadpool(_stop_build, app.state.build)
 
 
 def _docs_route(app: FastAPI, assets: Assets) -> None:

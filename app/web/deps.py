@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.templating import Jinja2Templates
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from app.core.errors import parse_json
+from app.inference.service import InferenceService
 from app.settings import Settings
 from app.web.errors import ApiError
 
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
 JSON_MEDIA_TYPES = ("application/json", "text/json")
+IMAGE_FIELD = "image"
 
 
 def _settings(request: Request) -> Settings:
@@ -28,21 +36,39 @@ def _templates(request: Request) -> Jinja2Templates:
     return templates
 
 
+def _inference(request: Request) -> InferenceService:
+    """The one InferenceService the lifespan created; 503 before start-up has run."""
+    service: InferenceService | None = getattr(request.app.state, "inference", None)
+    if service is None:
+        raise ApiError(503, "not_ready", "still starting: the inference service is not up yet")
+    return service
+
+
+InferenceDep = Annotated[InferenceService, Depends(_inference)]
+
+
+async def _bounded_chunks(request: Request, limit: int, what: str) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, and 413 as soon as it is declared or read over limit."""
+    too_large = ApiError(413, "payload_too_large", f"{what} is over {limit:,} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise too_large
+        yield chunk
+
+
 async def _spec_body(request: Request, settings: SettingsDep) -> object:
     """The request body as strict JSON, read no further than the analyze limit."""
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the spec as application/json")
-    limit = settings.max_body_analyze
-    too_large = ApiError(413, "payload_too_large", f"the spec is over {limit:,} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _bounded_chunks(request, settings.max_body_analyze, "the spec"):
         body += chunk
-        if len(body) > limit:
-            raise too_large
     try:
         return parse_json(bytes(body))
     except (UnicodeDecodeError, ValueError) as error:
@@ -50,6 +76,99 @@ async def _spec_body(request: Request, settings: SettingsDep) -> object:
         raise ApiError(422, "invalid_json", f"not valid JSON: {error}", issues=[issue]) from None
 
 
+class _ImageField:
+    """python-multipart callbacks that keep the first part named ``image`` in memory.
+
+    Starlette's form parser spools uploads over 1 MB to a temporary file; an upload is never
+    written to disk here, and the body is already bounded, so memory is too. The client's
+    filename is never read: only the part's name decides.
+    """
+
+    def __init__(self) -> None:
+        self.data: bytearray | None = None
+        self.ended = False
+        self._collecting = False
+        self._header = bytearray()
+        self._value = bytearray()
+        self._disposition = b""
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._header.extend(data[start:end]),
+            "on_header_value": lambda data, start, end: self._value.extend(data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+
+    def _header_end(self) -> None:
+        if bytes(self._header).lower() == b"content-disposition":
+            self._disposition = bytes(self._value)
+        self._header.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        self._collecting = self.data is None and options.get(b"name") == IMAGE_FIELD.encode()
+        if self._collecting:
+            self.data = bytearray()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._collecting and self.data is not None:
+            self.data.extend(data[start:end])
+
+    def _part_end(self) -> None:
+        self._collecting = False
+
+    def _end(self) -> None:
+        self.ended = True
+
+
+def _invalid_upload(message: str) -> ApiError:
+    issue = {"location": f"body.{IMAGE_FIELD}", "message": message}
+    return ApiError(422, "invalid_request", f"invalid request: {message}", issues=[issue])
+
+
+def _multipart_boundary(request: Request) -> bytes:
+    media_type, options = parse_options_header(request.headers.get("content-type"))
+    if media_type != b"multipart/form-data":
+        message = f"send the image as multipart/form-data, in the field `{IMAGE_FIELD}`"
+        raise ApiError(415, "unsupported_media_type", message)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise _invalid_upload("the multipart body has no boundary")
+    return boundary
+
+
+async def _image_upload(request: Request, settings: SettingsDep) -> bytes:
+    """The bytes of the multipart field ``image``, read no further than the predict limit.
+
+    Parsing happens chunk by chunk as the body arrives: a boundary search per chunk, cheap
+    enough for the event loop; decoding and inference run in the threadpool.
+    """
+    boundary = _multipart_boundary(request)
+    field = _ImageField()
+    parser = MultipartParser(boundary, field.callbacks())
+    try:
+        async for chunk in _bounded_chunks(request, settings.max_body_predict, "the upload"):
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError as error:
+        raise _invalid_upload(f"not a readable multipart body ({error})") from None
+    if not field.ended:
+        raise _invalid_upload("the multipart body ends before its closing boundary")
+    if field.data is None:
+        raise _invalid_upload(f"Field required: send the picture in the field `{IMAGE_FIELD}`")
+    return bytes(field.data)
+
+
+ImageUpload = Annotated[bytes, Depends(_image_upload)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
 SpecBody = Annotated[object, Depends(_spec_body)]
 NetId = Annotated[

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import SpecInvalid
+from app.inference.errors import ImageRejected, InferenceError, UnknownModel
 from app.specs import UnknownSpecError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ HTTP_CODES = {
     422: "invalid_request",
     503: "not_ready",
 }
+# An image the service refuses: the envelope's code by status; the service's own reason (empty,
+# undecodable, unsupported_format, unsupported_mode, too_large) travels as ``problem``.
+IMAGE_CODES = {413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_image"}
 MACHINE_PREFIXES = ("/api/", "/healthz", "/readyz", "/static/", "/openapi.json")
 
 
@@ -47,11 +51,20 @@ class ErrorEnvelope(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
         self.details = details
 
 
@@ -64,6 +77,24 @@ def invalid_spec(error: SpecInvalid) -> ApiError:
     message = f"the spec has {count} problem{'' if count == 1 else 's'}"
     issues = [issue.model_dump() for issue in error.issues]
     return ApiError(422, "invalid_spec", message, issues=issues)
+
+
+def inference_error(error: InferenceError) -> ApiError:
+    """A refusal of the inference service as the envelope: its status, its stable code, the net
+    and the reason where it has them, and Retry-After where waiting is expected to help."""
+    if isinstance(error, UnknownModel):
+        return ApiError(404, "unknown_net", str(error), id=error.model_id, known=error.known)
+    if isinstance(error, ImageRejected):
+        code = IMAGE_CODES.get(error.http_status, "invalid_image")
+        return ApiError(error.http_status, code, error.message, problem=error.code)
+    details: dict[str, Any] = {
+        "id": getattr(error, "model_id", None),
+        "reason": getattr(error, "reason", None),
+        "retry_after_s": error.retry_after_s,
+    }
+    headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
+    present = {key: value for key, value in details.items() if value is not None}
+    return ApiError(error.http_status, error.code, str(error), headers=headers, **present)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -83,10 +114,10 @@ def _render(request: Request, error: ApiError) -> Response:
         templates = request.app.state.templates
         context = {"error": error, "details": error.details}
         return templates.TemplateResponse(  # type: ignore[no-any-return]
-            request, "error.html", context, status_code=error.status
+            request, "error.html", context, status_code=error.status, headers=error.headers
         )
     body = {"error": {"code": error.code, "message": error.message, **error.details}}
-    return JSONResponse(body, status_code=error.status)
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 async def _api_error(request: Request, error: Exception) -> Response:
@@ -102,6 +133,13 @@ async def _unknown_net(request: Request, error: Exception) -> Response:
 async def _invalid_spec(request: Request, error: Exception) -> Response:
     assert isinstance(error, SpecInvalid)
     return _render(request, invalid_spec(error))
+
+
+async def _inference_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, InferenceError)
+    if error.http_status >= 500 and error.http_status != 503:
+        return await _unexpected(request, error)  # a failure of ours: logged, no details
+    return _render(request, inference_error(error))
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -136,6 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(UnknownSpecError, _unknown_net)
     app.add_exception_handler(SpecInvalid, _invalid_spec)
+    app.add_exception_handler(InferenceError, _inference_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(Exception, _unexpected)

@@ -27,3 +27,8 @@ export async function post(url, body, accept = 'application/json') {
   });
   return accept === 'application/json' || !response.ok ? parse(response) : response.blob();
 }
+
+// A multipart upload (FormData); the answer is JSON either way.
+export async function postForm(url, form) {
+  return parse(await fetch(url, { method: 'POST', headers: { Accept: 'application/json' }, body: form }));
+}

@@ -1,7 +1,7 @@
 // Figures drawn from the API's JSON. Nothing here computes a figure about a net: every number
 // plotted is a field of the table, timeline or comparison JSON; the code only lays it out.
 
-import { CHART, COLORS, FONT, PLOTLY_CONFIG } from './config.js';
+import { CHART, COLORS, FONT, PLOTLY_CONFIG, PREDICT } from './config.js';
 
 // The Plotly instance that drew each element (the 3D view uses the lazily loaded gl3d one).
 const drawnWith = new WeakMap();
@@ -327,4 +327,34 @@ export function shareRanges(elements, axes) {
     update[`${axis}.autorange`] = false;
   }
   return Promise.all(elements.map((el) => drawnWith.get(el)?.relayout(el, update)));
+}
+
+// Live inference: one net's top-5 as horizontal bars, the most probable on top. The axis starts
+// at zero and is as long as the longest bar, so an untrained net's 0.1 % bars still read, with
+// every bar's exact probability written beside it.
+export function top5Figure(result, color = COLORS.top5, height = PREDICT.top5Height) {
+  const rows = [...result.top5].reverse(); // Plotly draws the first category at the bottom
+  const data = [
+    {
+      type: 'bar',
+      orientation: 'h',
+      x: rows.map((row) => row.probability),
+      y: rows.map((row) => `${row.rank}. ${row.label}`),
+      marker: { color },
+      texttemplate: '%{x:.3p}',
+      textposition: 'outside',
+      cliponaxis: false,
+      customdata: rows.map((row) => row.index),
+      hovertemplate: '<b>%{y}</b><br>probability %{x:.3p}<br>ImageNet class %{customdata}<extra></extra>',
+    },
+  ];
+  const layout = {
+    ...baseLayout(height),
+    margin: { ...PREDICT.top5Margin },
+    showlegend: false,
+    bargap: CHART.barGap,
+    xaxis: valueAxis('probability', { tickformat: '.2~p', rangemode: 'tozero', nticks: 5 }),
+    yaxis: { automargin: true, tickfont: { size: 13 }, ticksuffix: '  ' },
+  };
+  return { data, layout };
 }

@@ -24,6 +24,7 @@ export const COLORS = {
   muted: '#64748b',
   paper: '#ffffff',
   imageLine: '#94a3b8',
+  top5: '#1e3a8a',
 };
 
 // Box faces for the volume view: front, top (lit) and side (shade) of each kind of stage.
@@ -85,4 +86,22 @@ export const PLOTLY_CONFIG = {
 export const EDITOR = {
   debounceMs: 300,
   newLayer: '{"kind": "relu"}',
+};
+
+// Live inference: how often a page asks again while a net's model is being built, the top-5
+// chart, and the feature-map strip (each map drawn at scale * W ** exponent pixels a side, so
+// 227 and 6 both show and the shrinking stays visible).
+export const PREDICT = {
+  recheckMs: 10000,
+  retries: 2, // after a 503 that says when to come back
+  top5Height: 250,
+  top5Margin: { l: 10, r: 64, t: 8, b: 44 },
+  uploadName: 'upload', // sent instead of the file's own name, which the server never needs
+};
+
+export const FEATURE_MAPS = {
+  scale: 5.5,
+  exponent: 0.5,
+  min: 14,
+  max: 60,
 };

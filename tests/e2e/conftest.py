@@ -1,8 +1,9 @@
 """Browser tests: a real uvicorn server and Debian's headless Chromium driven by Playwright.
 
-The server runs in a subprocess on a free loopback port for the whole session; each test gets
-a fresh page whose console errors, page errors and failed requests are collected, and every
-test ends with a screenshot in artifacts/screenshots/.
+The server runs in a subprocess on a free loopback port for the whole session, serving the
+shared test model repository (tests/conftest.py); each test gets a fresh page whose console
+errors, page errors and failed requests are collected, and every test ends with a screenshot in
+artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -64,12 +65,23 @@ def _wait_until_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"uvicorn did not become ready within {START_TIMEOUT_S} s")
 
 
+def _server_env(models_root: Path) -> dict[str, str]:
+    """The shared test repository (tests/conftest.py), on the CPU, and no background build."""
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "CONVATLAS_MODELS_DIR": str(models_root),
+        "CONVATLAS_BUILD_ON_START": "0",
+        "CONVATLAS_PROVIDERS": "cpu",
+    }
+
+
 @pytest.fixture(scope="session")
-def base_url() -> Iterator[str]:
+def base_url(models_root: Path) -> Iterator[str]:
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = subprocess.Popen(command, cwd=ROOT, env=_server_env(models_root))
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_ready(url, server)

@@ -3,6 +3,7 @@ import { overlayFigures, shareRanges } from '../charts.js';
 import { CHART } from '../config.js';
 import { chartIds, drawNetCharts } from '../netcharts.js';
 import { drawInto, fail, start } from '../page.js';
+import { startPredict } from '../predict.js';
 
 // Value axes the two nets' side-by-side charts share (the boxes share both, so one scale).
 const SHARED = {
@@ -13,6 +14,7 @@ const SHARED = {
 };
 
 start();
+startPredict();
 const source = document.querySelector('[data-compare-url]');
 const ids = [...chartIds('a'), ...chartIds('b'), 'overlay-sides', 'overlay-depth'];
 try {

@@ -1,0 +1,367 @@
+"""Dynamic batching with a bounded queue: one batch in flight per device, at most N waiting.
+
+Requests queue per BatchKey (one model file, one set of outputs). A single worker thread takes
+the group whose oldest request has waited longest, waits up to ``batch_wait_s`` after that
+request for more of the same group, but only while more are on their way (announced with
+``arriving`` and still decoding), runs ONE ``session.run`` on the stacked images and hands each
+request its own slice.
+
+Deadlines are kept by the waiting requests themselves, so no clock thread is needed:
+
+- a request still queued after ``queue_deadline_s`` leaves the queue with Overloaded (503);
+- a request whose run passes ``inference_deadline_s`` cancels it (``RunOptions.terminate``),
+  answers every request of that run with InferenceTimeout, drops the session (``on_hang``) and
+  starts a new worker, so the queue moves on even if the old run never returns. The old worker
+  retires when it does.
+
+A full queue refuses at once with Overloaded. A run that raises, or returns NaN or infinity for
+an image, answers those requests with InferenceFailed; the session stays, the next run is normal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, InvalidStateError
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from app.inference.errors import InferenceError, InferenceFailed, InferenceTimeout, Overloaded
+from app.inference.results import QueueStatus
+from app.inference.sessions import Loaded, SessionKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    batch_max: int
+    batch_wait_s: float
+    queue_max: int
+    queue_deadline_s: float
+    inference_deadline_s: float
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """Requests that can share one run: the same build of one model file, the same outputs."""
+
+    model_id: str
+    session: SessionKey
+    input_name: str
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    outputs: list[NDArray[np.float32]]  # this request's outputs, each with a batch dimension of 1
+    provider: str
+    queue_ms: float  # from joining the queue to the start of the run that carried it
+    run_ms: float  # that run's wall time, shared with the batch's other images
+    batch_size: int
+
+
+@dataclass(eq=False)
+class Run:
+    jobs: list[Job]
+    started: float
+    deadline: float
+    options: ort.RunOptions = field(default_factory=ort.RunOptions)
+    abandoned: bool = False
+
+
+@dataclass(eq=False)
+class Job:
+    """One image waiting for (or riding in) a run; the request holds it as its ticket."""
+
+    key: BatchKey
+    loaded: Loaded
+    image: NDArray[np.float32]  # (1, C, H, W)
+    enqueued: float
+    future: Future[Answer] = field(default_factory=Future)
+    run: Run | None = None  # set, under the scheduler's lock, when the job leaves the queue
+    left_queue: threading.Event = field(default_factory=threading.Event)  # taken or answered
+
+
+class Arrival:
+    """A request on its way to the queue (decoding, preprocessing): the worker may wait for it."""
+
+    def __init__(self, scheduler: BatchScheduler, key: BatchKey) -> None:
+        self._scheduler = scheduler
+        self.key = key
+        self.submitted = False
+
+    def submit(self, loaded: Loaded, image: NDArray[np.float32]) -> Job:
+        self.submitted = True
+        return self._scheduler.submit(self.key, loaded, image, arrived=True)
+
+
+class BatchScheduler:
+    def __init__(self, limits: Limits, on_hang: Callable[[SessionKey, Loaded], None]) -> None:
+        self._limits = limits
+        self._on_hang = on_hang
+        self._lock = threading.Condition()
+        self._groups: dict[BatchKey, deque[Job]] = {}
+        self._waiting = 0
+        self._arriving: Counter[BatchKey] = Counter()
+        self._in_flight: Run | None = None
+        self._generation = 0  # the current worker's; a worker of an older one retires
+        self._worker_started = False
+        self._closed = False
+
+    @contextmanager
+    def arriving(self, key: BatchKey) -> Iterator[Arrival]:
+        """Announce a request for ``key`` while it is prepared; submit it through the Arrival.
+
+        Requests being prepared count against the queue's bound, so an overloaded service
+        refuses at once, before decoding anything."""
+        arrival = Arrival(self, key)
+        with self._lock:
+            self._refuse_when_full(self._waiting + self._arriving.total())
+            self._arriving[key] += 1
+        try:
+            yield arrival
+        finally:
+            if not arrival.submitted:
+                with self._lock:
+                    self._leave(key)
+
+    def submit(
+        self, key: BatchKey, loaded: Loaded, image: NDArray[np.float32], arrived: bool = False
+    ) -> Job:
+        """Queue one (1, C, H, W) image; Overloaded at once when the queue is full."""
+        with self._lock:
+            if arrived:
+                self._leave(key)
+            self._refuse_when_full(self._waiting)
+            job = Job(key, loaded, image, time.monotonic())
+            self._groups.setdefault(key, deque()).append(job)
+            self._waiting += 1
+            self._start_worker_once()
+            self._lock.notify_all()
+        return job
+
+    def result(self, job: Job) -> Answer:
+        """Wait for ``job``'s answer, enforcing the queue deadline and the inference deadline."""
+        queue_left = job.enqueued + self._limits.queue_deadline_s - time.monotonic()
+        if not job.left_queue.wait(timeout=max(0.0, queue_left)):
+            self._withdraw(job)  # answers it Overloaded if it is still queued
+        run = job.run
+        if run is not None:
+            try:
+                return job.future.result(timeout=max(0.0, run.deadline - time.monotonic()))
+            except TimeoutError:
+                self._abandon(run)  # answers its requests InferenceTimeout
+        return job.future.result()
+
+    def status(self) -> QueueStatus:
+        with self._lock:
+            in_flight = len(self._in_flight.jobs) if self._in_flight else 0
+            return QueueStatus(
+                waiting=self._waiting,
+                queue_max=self._limits.queue_max,
+                in_flight=in_flight,
+                batch_max=self._limits.batch_max,
+            )
+
+    def close(self) -> None:
+        """Stop the worker after its current run; requests still queued get Overloaded."""
+        with self._lock:
+            self._closed = True
+            for jobs in self._groups.values():
+                for job in jobs:
+                    _settle(job, Overloaded("the inference service is shutting down", 1))
+            self._groups.clear()
+            self._waiting = 0
+            self._lock.notify_all()
+
+    # The worker.
+
+    def _start_worker_once(self) -> None:
+        if not self._worker_started:
+            self._worker_started = True
+            self._start_worker(self._generation)
+
+    def _start_worker(self, generation: int) -> None:
+        name = f"inference-worker-{generation}"
+        threading.Thread(target=self._work, args=(generation,), name=name, daemon=True).start()
+
+    def _work(self, generation: int) -> None:
+        while (run := self._next_run(generation)) is not None:
+            self._execute(run)
+
+    def _next_run(self, generation: int) -> Run | None:
+        """The next batch to run, once it is full, nothing more is on its way, or its oldest
+        request has waited ``batch_wait_s``; None when this worker is to stop."""
+        with self._lock:
+            while self._generation == generation and not self._closed:
+                key = self._oldest_key()
+                if key is None:
+                    self._lock.wait()
+                    continue
+                jobs = self._groups[key]
+                limit = jobs[0].loaded.batch_limit(self._limits.batch_max)
+                now = time.monotonic()
+                ready_at = jobs[0].enqueued + self._limits.batch_wait_s
+                if len(jobs) >= limit or self._arriving[key] == 0 or now >= ready_at:
+                    run = self._take(key, limit, now)
+                    if run is not None:
+                        return run
+                else:
+                    self._lock.wait(ready_at - now)
+            return None
+
+    def _oldest_key(self) -> BatchKey | None:
+        if not self._groups:
+            return None
+        return min(self._groups, key=lambda key: self._groups[key][0].enqueued)
+
+    def _take(self, key: BatchKey, limit: int, now: float) -> Run | None:
+        """Up to ``limit`` jobs of ``key`` as the run in flight; jobs already past the queue
+        deadline are answered Overloaded instead (their requests are about to give up)."""
+        group = self._groups[key]
+        jobs: list[Job] = []
+        while group and len(jobs) < limit:
+            job = group.popleft()
+            self._waiting -= 1
+            if now - job.enqueued > self._limits.queue_deadline_s:
+                _settle(job, self._queue_timeout())
+            else:
+                jobs.append(job)
+        if not group:
+            del self._groups[key]
+        if not jobs:
+            return None
+        run = Run(jobs, started=now, deadline=now + self._limits.inference_deadline_s)
+        for job in jobs:
+            job.run = run
+            job.left_queue.set()
+        self._in_flight = run
+        return run
+
+    def _execute(self, run: Run) -> None:
+        try:
+            answers = self._answers(run)
+        except Exception as error:  # ORT's errors have no common base; any failure is the run's
+            log.warning("inference run failed: %s", error)
+            reason = f"the inference run failed: {_first_line(error)}"
+            answers = [InferenceFailed(run.jobs[0].key.model_id, reason) for _ in run.jobs]
+        with self._lock:
+            if self._in_flight is run:
+                self._in_flight = None
+        for job, answer in zip(run.jobs, answers, strict=True):
+            _settle(job, answer)
+
+    def _answers(self, run: Run) -> list[Answer | InferenceError]:
+        head = run.jobs[0]
+        images = np.concatenate([job.image for job in run.jobs])
+        outputs = head.loaded.session.run(
+            list(head.key.outputs), {head.key.input_name: images}, run.options
+        )
+        run_ms = (time.monotonic() - run.started) * 1000
+        _check_rows(outputs, len(run.jobs))
+        return [
+            _answer(job, [output[i : i + 1] for output in outputs], run, run_ms)
+            for i, job in enumerate(run.jobs)
+        ]
+
+    # Deadlines, kept by the waiting requests.
+
+    def _withdraw(self, job: Job) -> None:
+        with self._lock:
+            group = self._groups.get(job.key)
+            if job.run is not None or group is None or job not in group:
+                return
+            group.remove(job)
+            self._waiting -= 1
+            if not group:
+                del self._groups[job.key]
+        _settle(job, self._queue_timeout())
+
+    def _abandon(self, run: Run) -> None:
+        """Give up on a run past its deadline: cancel it, answer its requests, and let a new
+        worker (with a fresh session) serve the queue. Once per run, whoever notices first."""
+        with self._lock:
+            if run.abandoned:
+                return
+            run.abandoned = True
+            if self._in_flight is run:
+                self._in_flight = None
+            self._generation += 1
+            if not self._closed:
+                self._start_worker(self._generation)
+            self._lock.notify_all()
+        run.options.terminate = True  # ORT stops at its next node; a hung kernel may not
+        head = run.jobs[0]
+        deadline = self._limits.inference_deadline_s
+        log.warning("%s: a run passed the %g s inference deadline", head.key.model_id, deadline)
+        reason = f"the inference run passed the {deadline:g} s deadline and was cancelled"
+        for job in run.jobs:
+            _settle(job, InferenceTimeout(job.key.model_id, reason))
+        self._on_hang(head.key.session, head.loaded)
+
+    def _refuse_when_full(self, queued: int) -> None:
+        if self._closed:
+            raise Overloaded("the inference service is shutting down", 1)
+        if queued >= self._limits.queue_max:
+            # Within queue_deadline_s every request now queued has been served or refused.
+            raise Overloaded(
+                f"the inference queue is full ({queued} images wait)",
+                self._limits.queue_deadline_s,
+            )
+
+    def _queue_timeout(self) -> Overloaded:
+        deadline = self._limits.queue_deadline_s
+        return Overloaded(f"waited {deadline:g} s in the inference queue", deadline)
+
+    def _leave(self, key: BatchKey) -> None:
+        self._arriving[key] -= 1
+        if self._arriving[key] <= 0:
+            del self._arriving[key]
+        self._lock.notify_all()  # the worker may be waiting for this one
+
+
+def _answer(
+    job: Job, outputs: list[NDArray[np.float32]], run: Run, run_ms: float
+) -> Answer | InferenceError:
+    if not all(np.isfinite(output).all() for output in outputs):
+        return InferenceFailed(job.key.model_id, "the model returned NaN or infinity")
+    return Answer(
+        outputs=outputs,
+        provider=job.loaded.provider,
+        queue_ms=(run.started - job.enqueued) * 1000,
+        run_ms=run_ms,
+        batch_size=len(run.jobs),
+    )
+
+
+def _check_rows(outputs: list[Any], images: int) -> None:
+    for output in outputs:
+        if not isinstance(output, np.ndarray) or output.ndim == 0 or output.shape[0] != images:
+            shape = getattr(output, "shape", type(output).__name__)
+            raise ValueError(f"an output of shape {shape} for a batch of {images}")
+
+
+def _settle(job: Job, answer: Answer | InferenceError) -> None:
+    """Answer a job once: the first answer wins (a run answered late after a timeout is not)."""
+    job.left_queue.set()
+    try:
+        if isinstance(answer, Answer):
+            job.future.set_result(answer)
+        else:
+            job.future.set_exception(answer)
+    except InvalidStateError:
+        pass
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

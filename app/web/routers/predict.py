@@ -1,0 +1,131 @@
+"""Live inference: an uploaded picture through one net or several, its top-5 and feature maps.
+
+The routes are sync functions, so FastAPI runs them in its threadpool: decoding and ONNX Runtime
+are blocking CPU work and stay off the event loop. The upload is read (bounded, in memory) by
+ImageUpload before they start; the service's refusals become the error envelope (errors.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from app.inference.errors import UnknownModel
+from app.inference.results import FeatureMapsResult, ModelStatus, PredictResult
+from app.web.deps import IMAGE_FIELD, ImageUpload, InferenceDep, NetId, SettingsDep
+from app.web.errors import ApiError, error_responses
+
+router = APIRouter(prefix="/api/predict", tags=["predict"])
+
+# One upload runs through at most this many nets: each is a full forward pass (a VGG is about
+# 15 GMACs), so a request stays bounded in work as the body is in bytes.
+MAX_NETS_PER_UPLOAD = 4
+UPLOAD_ERRORS = error_responses(404, 413, 415, 422, 503)
+
+# The image is read from the raw multipart stream (never spooled to disk), so FastAPI does not
+# document the body by itself; this describes it for /docs.
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [IMAGE_FIELD],
+                    "properties": {
+                        IMAGE_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the picture: JPEG, PNG, GIF, BMP or WebP",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+NetIds = Annotated[
+    str,
+    Query(
+        max_length=400,
+        description=f"net ids, comma-separated (at most {MAX_NETS_PER_UPLOAD})",
+        examples=["alexnet-lecture,zfnet-lecture"],
+    ),
+]
+
+
+class PredictInfo(ModelStatus):
+    """Whether a net can predict now (and why not), what it runs on and how large an upload
+    may be: what a page asks before it offers an upload."""
+
+    build_running: bool
+    service_provider: str  # the provider the service chose, before any session is loaded
+    max_upload_bytes: int
+
+
+class PredictMany(BaseModel):
+    """The same picture through several nets, in the order asked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    results: list[PredictResult]
+
+
+def _split_ids(ids: str) -> list[str]:
+    names = [name.strip() for name in ids.split(",") if name.strip()]
+    if not 1 <= len(names) <= MAX_NETS_PER_UPLOAD:
+        message = f"give 1 to {MAX_NETS_PER_UPLOAD} net ids, comma-separated"
+        issues = [{"location": "query.ids", "message": message}]
+        raise ApiError(422, "invalid_request", f"invalid request: {message}", issues=issues)
+    return names
+
+
+@router.get(
+    "/{net_id}",
+    summary="Whether a net can predict now, and why not (for instance: still building)",
+    responses=error_responses(404, 503),
+)
+def predict_info(net_id: NetId, service: InferenceDep, settings: SettingsDep) -> PredictInfo:
+    status = service.status()
+    model = next((entry for entry in status.models if entry.id == net_id), None)
+    if model is None:
+        raise UnknownModel(net_id, [entry.id for entry in status.models])
+    return PredictInfo(
+        **model.model_dump(),
+        build_running=status.build_running,
+        service_provider=status.provider,
+        max_upload_bytes=settings.max_body_predict,
+    )
+
+
+@router.post(
+    "/{net_id}",
+    summary="The top-5 ImageNet classes of an uploaded picture",
+    responses=UPLOAD_ERRORS,
+    openapi_extra=IMAGE_BODY,
+)
+def predict(net_id: NetId, image: ImageUpload, service: InferenceDep) -> PredictResult:
+    return service.predict(net_id, image)
+
+
+@router.post(
+    "",
+    summary="One picture through several nets (decoded once): each net's top-5, in order",
+    responses=UPLOAD_ERRORS,
+    openapi_extra=IMAGE_BODY,
+)
+def predict_many(ids: NetIds, image: ImageUpload, service: InferenceDep) -> PredictMany:
+    return PredictMany(results=service.predict_many(_split_ids(ids), image))
+
+
+@router.post(
+    "/{net_id}/features",
+    summary="Each conv and pool layer's output volume and its most active channels, as PNGs",
+    responses=UPLOAD_ERRORS,
+    openapi_extra=IMAGE_BODY,
+)
+def feature_maps(net_id: NetId, image: ImageUpload, service: InferenceDep) -> FeatureMapsResult:
+    return service.feature_maps(net_id, image)
