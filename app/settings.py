@@ -77,6 +77,24 @@ class Settings(BaseSettings):
     # the short side to 256 would make a huge strip of them.
     max_image_aspect: float = Field(default=20.0, ge=1)
 
+    # Hardening (docs/reliability.md). A request body that takes longer than this to arrive, from
+    # its headers to its last byte, gets 408: a slow client cannot hold a connection for ever.
+    # 60 s lets a 10 MiB upload arrive at about 1.4 Mbit/s, a crowded classroom Wi-Fi.
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    # A multipart upload holds one file (the part named `image`; any other part with a
+    # filename counts as a file too) and a few small fields, each read no further than this.
+    max_upload_files: int = Field(default=1, ge=1)
+    max_form_fields: int = Field(default=4, ge=0)
+    max_form_field_bytes: int = Field(default=16 * 1024, ge=1)
+    # At most this many uploads (POST /api/predict*) are handled at once; more get 503 with
+    # Retry-After at once. Each holds a worker thread while it decodes and waits for its batch,
+    # and the threadpool has 40: the rest stay free for the pages, the tables and the probes.
+    max_concurrent_uploads: int = Field(default=24, ge=1)
+    # After SIGTERM (or Ctrl-C) new requests get 503 and those in flight get this long to
+    # finish; any still without an answer then gets 503 with Retry-After. Keep it a few seconds
+    # under the supervisor's own grace period (`docker stop` waits 10 s, Kubernetes 30 s).
+    shutdown_grace_s: float = Field(default=8.0, gt=0)
+
 
 @cache
 def get_settings() -> Settings:

@@ -1,7 +1,8 @@
 """Fixtures shared across test folders: a small model repository and images the tests make.
 
-The repository holds the lecture's two nets, untrained (the build takes about 15 s), and is built
-once per session by whichever test asks first; tests/web and tests/e2e serve from it.
+The repository holds the lecture's two nets and zfnet-2013, untrained (the build takes about
+20 s), and is built once per session by whichever test asks first; tests/web, tests/e2e and
+tests/inference all use it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPOSITORY_NETS = ("alexnet-lecture", "zfnet-lecture")
+# The lecture's two nets (the compare page's default pair) and a 224-input net.
+REPOSITORY_NETS = ("alexnet-lecture", "zfnet-lecture", "zfnet-2013")
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +93,16 @@ def upload(request: pytest.FixtureRequest, sample_uploads: dict[str, bytes]) -> 
     """One test per kind of upload: (description, file bytes)."""
     name: str = request.param
     return name, sample_uploads[name]
+
+
+class Images:
+    """The image helpers, for tests to call (conftest modules are not imported by name)."""
+
+    photo_like = staticmethod(photo_like)
+    encode = staticmethod(encode)
+    uploads = UPLOADS
+
+
+@pytest.fixture
+def images() -> Images:
+    return Images()

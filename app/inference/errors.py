@@ -2,7 +2,8 @@
 
 Every error carries ``http_status``, a stable ``code`` and ``retry_after_s``: the seconds after
 which the same request is expected to work (the web layer sends it as ``Retry-After``), or None
-when retrying cannot help.
+when retrying cannot help. Each keeps its constructor's arguments as ``args`` (the message is
+``__str__``), so it copies and pickles: the scheduler gives every waiting request its own copy.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ class UnknownModel(InferenceError, LookupError):
     code = "unknown_net"
 
     def __init__(self, model_id: str, known: list[str]) -> None:
-        super().__init__(f"unknown net {model_id!r}; known: {', '.join(known)}")
+        super().__init__(model_id, known)
         self.model_id = model_id
         self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown net {self.model_id!r}; known: {', '.join(self.known)}"
 
 
 class ModelUnavailable(InferenceError):
@@ -36,9 +40,12 @@ class ModelUnavailable(InferenceError):
     code = "model_unavailable"
 
     def __init__(self, model_id: str, reason: str) -> None:
-        super().__init__(f"{model_id}: {reason}")
+        super().__init__(model_id, reason)
         self.model_id = model_id
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.reason}"
 
 
 class Overloaded(InferenceError):
@@ -48,9 +55,12 @@ class Overloaded(InferenceError):
     code = "overloaded"
 
     def __init__(self, reason: str, retry_after_s: float) -> None:
-        super().__init__(reason)
+        super().__init__(reason, retry_after_s)
         self.reason = reason
         self.retry_after_s = max(1, math.ceil(retry_after_s))  # Retry-After takes whole seconds
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class InferenceFailed(InferenceError):
@@ -60,9 +70,12 @@ class InferenceFailed(InferenceError):
     code = "inference_failed"
 
     def __init__(self, model_id: str, reason: str) -> None:
-        super().__init__(f"{model_id}: {reason}")
+        super().__init__(model_id, reason)
         self.model_id = model_id
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.reason}"
 
 
 class InferenceTimeout(InferenceFailed):
@@ -91,7 +104,10 @@ class ImageRejected(InferenceError):
     }
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.code = code
         self.message = message
         self.http_status = self.STATUS[code]
+
+    def __str__(self) -> str:
+        return self.message

@@ -6,6 +6,9 @@ request for more of the same group, but only while more are on their way (announ
 ``arriving`` and still decoding), runs ONE ``session.run`` on the stacked images and hands each
 request its own slice.
 
+The worker also opens the sessions (each job carries how), so models load one at a time and
+only sessions in the service's cache, or in the one run in flight, hold memory.
+
 Deadlines are kept by the waiting requests themselves, so no clock thread is needed:
 
 - a request still queued after ``queue_deadline_s`` leaves the queue with Overloaded (503);
@@ -20,6 +23,7 @@ an image, answers those requests with InferenceFailed; the session stays, the ne
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -58,6 +62,7 @@ class BatchKey:
     session: SessionKey
     input_name: str
     outputs: tuple[str, ...]
+    batch_max: int | None = None  # a smaller cap than the scheduler's for these requests
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,15 @@ class Answer:
 @dataclass(eq=False)
 class Run:
     jobs: list[Job]
+    loaded: Loaded
     started: float
     deadline: float
     options: ort.RunOptions = field(default_factory=ort.RunOptions)
-    abandoned: bool = False
+
+
+# The session for a job's key, from the service's cache (loaded there on first use); raises an
+# InferenceError (ModelUnavailable) when the model cannot be served.
+SessionOpener = Callable[[], Loaded]
 
 
 @dataclass(eq=False)
@@ -83,11 +93,14 @@ class Job:
     """One image waiting for (or riding in) a run; the request holds it as its ticket."""
 
     key: BatchKey
-    loaded: Loaded
+    open_session: SessionOpener
     image: NDArray[np.float32]  # (1, C, H, W)
     enqueued: float
     future: Future[Answer] = field(default_factory=Future)
-    run: Run | None = None  # set, under the scheduler's lock, when the job leaves the queue
+    # Set, under the scheduler's lock, when the job leaves the queue for a run. The job keeps
+    # no reference to its run: a cycle would keep the run's session alive until the next
+    # garbage collection, long after the cache dropped it.
+    run_deadline: float | None = None
     left_queue: threading.Event = field(default_factory=threading.Event)  # taken or answered
 
 
@@ -99,9 +112,9 @@ class Arrival:
         self.key = key
         self.submitted = False
 
-    def submit(self, loaded: Loaded, image: NDArray[np.float32]) -> Job:
+    def submit(self, open_session: SessionOpener, image: NDArray[np.float32]) -> Job:
         self.submitted = True
-        return self._scheduler.submit(self.key, loaded, image, arrived=True)
+        return self._scheduler.submit(self.key, open_session, image, arrived=True)
 
 
 class BatchScheduler:
@@ -135,14 +148,18 @@ class BatchScheduler:
                     self._leave(key)
 
     def submit(
-        self, key: BatchKey, loaded: Loaded, image: NDArray[np.float32], arrived: bool = False
+        self,
+        key: BatchKey,
+        open_session: SessionOpener,
+        image: NDArray[np.float32],
+        arrived: bool = False,
     ) -> Job:
         """Queue one (1, C, H, W) image; Overloaded at once when the queue is full."""
         with self._lock:
             if arrived:
                 self._leave(key)
             self._refuse_when_full(self._waiting)
-            job = Job(key, loaded, image, time.monotonic())
+            job = Job(key, open_session, image, time.monotonic())
             self._groups.setdefault(key, deque()).append(job)
             self._waiting += 1
             self._start_worker_once()
@@ -154,12 +171,11 @@ class BatchScheduler:
         queue_left = job.enqueued + self._limits.queue_deadline_s - time.monotonic()
         if not job.left_queue.wait(timeout=max(0.0, queue_left)):
             self._withdraw(job)  # answers it Overloaded if it is still queued
-        run = job.run
-        if run is not None:
+        if job.run_deadline is not None:
             try:
-                return job.future.result(timeout=max(0.0, run.deadline - time.monotonic()))
+                return job.future.result(timeout=max(0.0, job.run_deadline - time.monotonic()))
             except TimeoutError:
-                self._abandon(run)  # answers its requests InferenceTimeout
+                self._abandon_run_of(job)  # answers its requests InferenceTimeout
         return job.future.result()
 
     def status(self) -> QueueStatus:
@@ -195,12 +211,33 @@ class BatchScheduler:
         threading.Thread(target=self._work, args=(generation,), name=name, daemon=True).start()
 
     def _work(self, generation: int) -> None:
-        while (run := self._next_run(generation)) is not None:
+        while True:
+            run = self._next_run(generation)
+            if run is None:
+                return
             self._execute(run)
+            del run  # waiting for (and loading) the next batch must not keep this one's session
 
     def _next_run(self, generation: int) -> Run | None:
-        """The next batch to run, once it is full, nothing more is on its way, or its oldest
-        request has waited ``batch_wait_s``; None when this worker is to stop."""
+        """The next batch to run, with its session; None when this worker is to stop."""
+        while (head := self._ready_head(generation)) is not None:
+            key = head.key
+            cap = key.batch_max or self._limits.batch_max
+            try:
+                loaded = self._open(head)
+            except InferenceError as error:  # this model cannot be served: say so to a batch
+                self._refuse(key, cap, error)
+                continue
+            with self._lock:
+                run = self._take(key, loaded, loaded.batch_limit(cap), time.monotonic())
+            if run is not None:
+                return run
+        return None
+
+    def _ready_head(self, generation: int) -> Job | None:
+        """The oldest request of the group to run next, once that group is full, nothing more
+        for it is on its way, or the request has waited ``batch_wait_s``; None when this worker
+        is to stop."""
         with self._lock:
             while self._generation == generation and not self._closed:
                 key = self._oldest_key()
@@ -208,26 +245,53 @@ class BatchScheduler:
                     self._lock.wait()
                     continue
                 jobs = self._groups[key]
-                limit = jobs[0].loaded.batch_limit(self._limits.batch_max)
                 now = time.monotonic()
                 ready_at = jobs[0].enqueued + self._limits.batch_wait_s
-                if len(jobs) >= limit or self._arriving[key] == 0 or now >= ready_at:
-                    run = self._take(key, limit, now)
-                    if run is not None:
-                        return run
-                else:
-                    self._lock.wait(ready_at - now)
+                full = len(jobs) >= (key.batch_max or self._limits.batch_max)
+                if full or self._arriving[key] == 0 or now >= ready_at:
+                    return jobs[0]
+                self._lock.wait(ready_at - now)
             return None
+
+    def _open(self, head: Job) -> Loaded:
+        """The session for ``head``'s group, loaded on first use while the queue waits: models
+        load one at a time, here, so only cached sessions (and the run's) hold memory."""
+        try:
+            return head.open_session()
+        except InferenceError:
+            raise
+        except Exception as error:  # an unexpected failure to load: the requests get a 500
+            log.exception("%s: loading the model failed", head.key.model_id)
+            reason = f"loading the model failed: {_first_line(error)}"
+            raise InferenceFailed(head.key.model_id, reason) from error
+
+    def _refuse(self, key: BatchKey, limit: int, error: InferenceError) -> None:
+        with self._lock:
+            jobs = self._pop(key, limit, time.monotonic())
+        for job in jobs:
+            _settle(job, copy.copy(error))  # one exception object per request thread
 
     def _oldest_key(self) -> BatchKey | None:
         if not self._groups:
             return None
         return min(self._groups, key=lambda key: self._groups[key][0].enqueued)
 
-    def _take(self, key: BatchKey, limit: int, now: float) -> Run | None:
-        """Up to ``limit`` jobs of ``key`` as the run in flight; jobs already past the queue
+    def _take(self, key: BatchKey, loaded: Loaded, limit: int, now: float) -> Run | None:
+        """Up to ``limit`` jobs of ``key`` as the run in flight."""
+        jobs = self._pop(key, limit, now)
+        if not jobs:
+            return None
+        run = Run(jobs, loaded, started=now, deadline=now + self._limits.inference_deadline_s)
+        for job in jobs:
+            job.run_deadline = run.deadline
+            job.left_queue.set()
+        self._in_flight = run
+        return run
+
+    def _pop(self, key: BatchKey, limit: int, now: float) -> list[Job]:
+        """Up to ``limit`` jobs of ``key`` out of the queue; jobs already past the queue
         deadline are answered Overloaded instead (their requests are about to give up)."""
-        group = self._groups[key]
+        group = self._groups.get(key, deque())
         jobs: list[Job] = []
         while group and len(jobs) < limit:
             job = group.popleft()
@@ -237,15 +301,8 @@ class BatchScheduler:
             else:
                 jobs.append(job)
         if not group:
-            del self._groups[key]
-        if not jobs:
-            return None
-        run = Run(jobs, started=now, deadline=now + self._limits.inference_deadline_s)
-        for job in jobs:
-            job.run = run
-            job.left_queue.set()
-        self._in_flight = run
-        return run
+            self._groups.pop(key, None)
+        return jobs
 
     def _execute(self, run: Run) -> None:
         try:
@@ -261,11 +318,9 @@ class BatchScheduler:
             _settle(job, answer)
 
     def _answers(self, run: Run) -> list[Answer | InferenceError]:
-        head = run.jobs[0]
+        key = run.jobs[0].key
         images = np.concatenate([job.image for job in run.jobs])
-        outputs = head.loaded.session.run(
-            list(head.key.outputs), {head.key.input_name: images}, run.options
-        )
+        outputs = run.loaded.session.run(list(key.outputs), {key.input_name: images}, run.options)
         run_ms = (time.monotonic() - run.started) * 1000
         _check_rows(outputs, len(run.jobs))
         return [
@@ -278,7 +333,7 @@ class BatchScheduler:
     def _withdraw(self, job: Job) -> None:
         with self._lock:
             group = self._groups.get(job.key)
-            if job.run is not None or group is None or job not in group:
+            if job.run_deadline is not None or group is None or job not in group:
                 return
             group.remove(job)
             self._waiting -= 1
@@ -286,15 +341,15 @@ class BatchScheduler:
                 del self._groups[job.key]
         _settle(job, self._queue_timeout())
 
-    def _abandon(self, run: Run) -> None:
-        """Give up on a run past its deadline: cancel it, answer its requests, and let a new
-        worker (with a fresh session) serve the queue. Once per run, whoever notices first."""
+    def _abandon_run_of(self, job: Job) -> None:
+        """Give up on the run carrying ``job``, past its deadline: cancel it, answer its
+        requests, and let a new worker (with a fresh session) serve the queue. Once per run,
+        by whichever of its requests notices first; a run already over is left alone."""
         with self._lock:
-            if run.abandoned:
+            run = self._in_flight
+            if run is None or not any(rider is job for rider in run.jobs):
                 return
-            run.abandoned = True
-            if self._in_flight is run:
-                self._in_flight = None
+            self._in_flight = None
             self._generation += 1
             if not self._closed:
                 self._start_worker(self._generation)
@@ -306,7 +361,7 @@ class BatchScheduler:
         reason = f"the inference run passed the {deadline:g} s deadline and was cancelled"
         for job in run.jobs:
             _settle(job, InferenceTimeout(job.key.model_id, reason))
-        self._on_hang(head.key.session, head.loaded)
+        self._on_hang(head.key.session, run.loaded)
 
     def _refuse_when_full(self, queued: int) -> None:
         if self._closed:
@@ -336,7 +391,7 @@ def _answer(
         return InferenceFailed(job.key.model_id, "the model returned NaN or infinity")
     return Answer(
         outputs=outputs,
-        provider=job.loaded.provider,
+        provider=run.loaded.provider,
         queue_ms=(run.started - job.enqueued) * 1000,
         run_ms=run_ms,
         batch_size=len(run.jobs),

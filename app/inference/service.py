@@ -11,7 +11,8 @@ Refusals are typed (errors.py): UnknownModel (404), ModelUnavailable (503), Imag
 (413/415/422), Overloaded (503 + retry_after_s), InferenceTimeout (503 + retry_after_s) and
 InferenceFailed (500). Every method is safe to call from many threads at once: each request
 decodes and preprocesses in its own thread, then joins the scheduler's queue (scheduler.py), whose
-one worker runs batches of up to Settings.batch_max images of one net.
+one worker loads models (one at a time) and runs batches of up to Settings.batch_max images of
+one net. A call holds its thread for at most the queue deadline plus the inference deadline.
 
 A model file is checked when it loads: its sha256 against the manifest, its input and outputs
 against the manifest's. A file that fails is remembered as broken, by its identity on disk, so
@@ -219,29 +220,33 @@ class InferenceService:
     def _enqueue(
         self, arrival: Arrival, manifest: Manifest, which: Which, decoded: Decoded
     ) -> Queued:
-        """Preprocess for this net, load its session (on first use) and join the queue."""
+        """Preprocess for this net and join the queue; the worker opens the session."""
         started = time.perf_counter()
         batch = preprocess(decoded.image, manifest.preprocess, self._settings.max_image_pixels)
         preprocess_ms = (time.perf_counter() - started) * 1000
-        loaded = self._session(manifest, which)
-        return Queued(arrival.submit(loaded, batch), decoded, preprocess_ms)
+        job = arrival.submit(lambda: self._session(manifest, which), batch)
+        return Queued(job, decoded, preprocess_ms)
 
     def _batch_key(self, manifest: Manifest, which: Which) -> BatchKey:
-        if which == "model":
-            outputs: tuple[str, ...] = (manifest.output.name,)
-        else:
-            outputs = tuple(output.output for output in manifest.features.outputs)
         key = self._session_key(manifest, _file(manifest, which))
-        return BatchKey(manifest.id, key, manifest.input.name, outputs)
+        if which == "model":
+            return BatchKey(manifest.id, key, manifest.input.name, (manifest.output.name,))
+        outputs = tuple(output.output for output in manifest.features.outputs)
+        # One image a run: every conv and pool output is about 60 MB an image for a VGG, and
+        # conv layers gain little from batching on a CPU.
+        return BatchKey(manifest.id, key, manifest.input.name, outputs, batch_max=1)
 
     def _session_key(self, manifest: Manifest, file: ModelFile) -> SessionKey:
         return SessionKey(self._root / manifest.id / file.path, file.sha256)
 
     def _session(self, manifest: Manifest, which: Which) -> Loaded:
-        """The net's session for ``which`` file, loaded and checked on first use."""
+        """The net's session for ``which`` file, loaded and checked on first use; a file known
+        to be broken is not loaded again."""
         file = _file(manifest, which)
         key = self._session_key(manifest, file)
         stamp = file_stamp(key)
+        if stamp is not None and (problem := self._broken_reason(stamp)) is not None:
+            raise ModelUnavailable(manifest.id, self._unavailable_reason(manifest.id, problem))
         try:
             return self._sessions.get(key, file.bytes, lambda: self._load(manifest, which, key))
         except BrokenModel as error:
@@ -287,14 +292,18 @@ class InferenceService:
             self._broken[stamp] = reason
 
     def _known_broken(self, manifest: Manifest) -> str | None:
-        with self._broken_lock:
-            if not self._broken:
-                return None
-            for file in (manifest.model, manifest.features):
-                stamp = file_stamp(self._session_key(manifest, file))
-                if stamp is not None and stamp in self._broken:
-                    return self._broken[stamp]
+        """Why one of the net's files is broken, if a load has found out."""
+        if not self._broken:
+            return None
+        for file in (manifest.model, manifest.features):
+            stamp = file_stamp(self._session_key(manifest, file))
+            if stamp is not None and (problem := self._broken_reason(stamp)) is not None:
+                return problem
         return None
+
+    def _broken_reason(self, stamp: FileStamp) -> str | None:
+        with self._broken_lock:
+            return self._broken.get(stamp)
 
     def _fall_back_to_cpu(self, reason: str) -> None:
         with self._choice_lock:

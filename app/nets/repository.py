@@ -7,7 +7,8 @@
 
 Triton serves the folder unchanged (it reads config.pbtxt and the numbered version folders and
 ignores the other files). Every file is written under a temporary name and renamed into place;
-the manifest goes last, so a manifest whose files have the sizes it records is a finished build.
+the manifest goes last, so a manifest whose files have the sizes and hashes it records is a
+finished build.
 A net whose manifest already matches its spec and weights is skipped.
 """
 
@@ -474,12 +475,20 @@ def read_current(model_dir: Path, spec: Spec) -> dict[str, Any] | None:
     try:
         manifest: dict[str, Any] = json.loads((model_dir / MANIFEST).read_text(encoding="utf-8"))
         files = [manifest["model"], manifest["features"]]
-        complete = all((model_dir / f["path"]).stat().st_size == f["bytes"] for f in files)
+        complete = all(_intact(model_dir / f["path"], f) for f in files)
         fresh = manifest["format"] == MANIFEST_FORMAT
         fresh = fresh and manifest["spec_sha256"] == spec_fingerprint(spec)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return manifest if complete and fresh and (model_dir / CONFIG).is_file() else None
+
+
+def _intact(path: Path, recorded: dict[str, Any]) -> bool:
+    """The file is the one the manifest records: size first (cheap), then its sha256, so a
+    damaged file of the right size is rebuilt rather than kept."""
+    return bool(
+        path.stat().st_size == recorded["bytes"] and w.sha256_of(path) == recorded["sha256"]
+    )
 
 
 def _provenance(manifest: dict[str, Any]) -> w.Provenance:

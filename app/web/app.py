@@ -21,7 +21,8 @@ from app.settings import Settings, get_settings
 from app.specs import builtin_registry
 from app.web.assets import Assets, serve_static
 from app.web.catalog import lecture_entries, summaries, table_json
-from app.web.errors import install_error_handlers
+from app.web.errors import declare_common_errors, install_error_handlers
+from app.web.limits import BodyLimitMiddleware, Drain, DrainMiddleware, UploadAdmissionMiddleware
 from app.web.routers import analyze, architectures, compare, health, lecture, pages, predict
 from app.web.security import SecurityHeadersMiddleware
 from app.web.templating import make_templates
@@ -96,7 +97,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(service.status)
         app.state.inference = service
         app.state.loaded = {**_warm(), "static_files": len(app.state.assets)}
-        yield
+        with app.state.drain.on_signals():  # SIGTERM: refuse new requests, bound the others
+            yield
     finally:
         await run_in_threadpool(service.close)  # stops its batching worker after the current run
         await run_in_threadpool(_stop_build, app.state.build)
@@ -138,11 +140,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.assets = assets
     app.state.templates = make_templates(settings.templates_dir, assets)
+    app.state.drain = Drain(settings.shutdown_grace_s)
     install_error_handlers(app)
     for router in ROUTERS:
+        declare_common_errors(router)
         app.include_router(router)
     _docs_route(app, assets)
     _static_route(app)
+    # The last added runs first: security headers on every answer, then shutdown, then the
+    # body limits (before any route reads a byte), then the bound on concurrent uploads.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(UploadAdmissionMiddleware, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(DrainMiddleware, drain=app.state.drain)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

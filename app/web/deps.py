@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
@@ -20,6 +21,14 @@ if TYPE_CHECKING:
 
 JSON_MEDIA_TYPES = ("application/json", "text/json")
 IMAGE_FIELD = "image"
+# A multipart Content-Type is about 100 characters; a longer one is refused before it is parsed.
+MAX_CONTENT_TYPE = 256
+CONTENT_TYPE_LOCATION = "header.content-type"
+# RFC 2046, section 5.1.1: a boundary is 1 to 70 of these characters, and does not end in a space.
+MAX_BOUNDARY = 70
+BOUNDARY_CHARS = frozenset(
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'()+_,-./:=? "
+)
 
 
 def _settings(request: Request) -> Settings:
@@ -76,18 +85,37 @@ async def _spec_body(request: Request, settings: SettingsDep) -> object:
         raise ApiError(422, "invalid_json", f"not valid JSON: {error}", issues=[issue]) from None
 
 
-class _ImageField:
-    """python-multipart callbacks that keep the first part named ``image`` in memory.
+@dataclass(frozen=True)
+class FormLimits:
+    """What one upload may hold besides its picture (Settings: max_upload_files, ...)."""
+
+    files: int
+    fields: int
+    field_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> FormLimits:
+        fields, field_bytes = settings.max_form_fields, settings.max_form_field_bytes
+        return cls(settings.max_upload_files, fields, field_bytes)
+
+
+class _UploadParts:
+    """python-multipart callbacks that keep the part named ``image`` in memory and hold the
+    others to FormLimits: a file is the ``image`` part or any part with a filename, a field any
+    other part, read no further than ``field_bytes``; one part too many is refused as it begins.
 
     Starlette's form parser spools uploads over 1 MB to a temporary file; an upload is never
     written to disk here, and the body is already bounded, so memory is too. The client's
-    filename is never read: only the part's name decides.
+    filename is never read: only whether there is one, and the part's name, decide.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limits: FormLimits) -> None:
+        self.limits = limits
         self.data: bytearray | None = None
         self.ended = False
-        self._collecting = False
+        self.files = self.fields = 0
+        self._kind: Literal["image", "file", "field"] = "field"
+        self._field_bytes = 0
         self._header = bytearray()
         self._value = bytearray()
         self._disposition = b""
@@ -100,12 +128,12 @@ class _ImageField:
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
             "on_end": self._end,
         }
 
     def _part_begin(self) -> None:
         self._disposition = b""
+        self._field_bytes = 0
 
     def _header_end(self) -> None:
         if bytes(self._header).lower() == b"content-disposition":
@@ -115,35 +143,68 @@ class _ImageField:
 
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
-        self._collecting = self.data is None and options.get(b"name") == IMAGE_FIELD.encode()
-        if self._collecting:
+        if options.get(b"name") == IMAGE_FIELD.encode():
+            self._kind = "image"
+        else:
+            self._kind = "file" if b"filename" in options else "field"
+        self._count_part()
+        if self._kind == "image":
             self.data = bytearray()
 
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._collecting and self.data is not None:
-            self.data.extend(data[start:end])
+    def _count_part(self) -> None:
+        if self._kind == "field":
+            self.fields += 1
+            if self.fields > self.limits.fields:
+                raise _invalid_upload(f"more than {self.limits.fields} form fields", "body")
+            return
+        self.files += 1
+        if self.files > self.limits.files:
+            message = f"more than {self.limits.files} file; send one picture, as `{IMAGE_FIELD}`"
+            raise _invalid_upload(message, "body")
 
-    def _part_end(self) -> None:
-        self._collecting = False
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._kind == "image" and self.data is not None:
+            self.data.extend(data[start:end])
+        elif self._kind == "field":
+            self._field_bytes += end - start
+            if self._field_bytes > self.limits.field_bytes:
+                limit = self.limits.field_bytes
+                raise ApiError(413, "payload_too_large", f"a form field is over {limit:,} bytes")
 
     def _end(self) -> None:
         self.ended = True
 
 
-def _invalid_upload(message: str) -> ApiError:
-    issue = {"location": f"body.{IMAGE_FIELD}", "message": message}
+def _invalid_upload(message: str, location: str = f"body.{IMAGE_FIELD}") -> ApiError:
+    issue = {"location": location, "message": message}
     return ApiError(422, "invalid_request", f"invalid request: {message}", issues=[issue])
 
 
 def _multipart_boundary(request: Request) -> bytes:
-    media_type, options = parse_options_header(request.headers.get("content-type"))
+    """The boundary, checked cheaply before anything parses it: the header is short, and the
+    boundary is 1 to 70 characters of RFC 2046's set (so no pattern of it can be slow)."""
+    content_type = request.headers.get("content-type", "")
+    if len(content_type) > MAX_CONTENT_TYPE:
+        raise _invalid_upload("the Content-Type header is too long", CONTENT_TYPE_LOCATION)
+    media_type, options = parse_options_header(content_type)
     if media_type != b"multipart/form-data":
         message = f"send the image as multipart/form-data, in the field `{IMAGE_FIELD}`"
         raise ApiError(415, "unsupported_media_type", message)
     boundary = options.get(b"boundary")
     if not boundary:
-        raise _invalid_upload("the multipart body has no boundary")
+        raise _invalid_upload("the multipart body has no boundary", CONTENT_TYPE_LOCATION)
+    if not _is_rfc2046_boundary(boundary):
+        message = "the multipart boundary is not 1 to 70 characters of RFC 2046"
+        raise _invalid_upload(message, CONTENT_TYPE_LOCATION)
     return boundary
+
+
+def _is_rfc2046_boundary(boundary: bytes) -> bool:
+    return (
+        0 < len(boundary) <= MAX_BOUNDARY
+        and not boundary.endswith(b" ")
+        and all(byte in BOUNDARY_CHARS for byte in boundary)
+    )
 
 
 async def _image_upload(request: Request, settings: SettingsDep) -> bytes:
@@ -153,19 +214,19 @@ async def _image_upload(request: Request, settings: SettingsDep) -> bytes:
     enough for the event loop; decoding and inference run in the threadpool.
     """
     boundary = _multipart_boundary(request)
-    field = _ImageField()
-    parser = MultipartParser(boundary, field.callbacks())
+    parts = _UploadParts(FormLimits.of(settings))
+    parser = MultipartParser(boundary, parts.callbacks())
     try:
         async for chunk in _bounded_chunks(request, settings.max_body_predict, "the upload"):
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as error:
         raise _invalid_upload(f"not a readable multipart body ({error})") from None
-    if not field.ended:
+    if not parts.ended:
         raise _invalid_upload("the multipart body ends before its closing boundary")
-    if field.data is None:
+    if parts.data is None:
         raise _invalid_upload(f"Field required: send the picture in the field `{IMAGE_FIELD}`")
-    return bytes(field.data)
+    return bytes(parts.data)
 
 
 ImageUpload = Annotated[bytes, Depends(_image_upload)]

@@ -6,7 +6,6 @@ Made once and kept in artifacts/bench/images/: the 12 MP one takes a few seconds
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -50,7 +49,3 @@ def describe(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
     return f"{width}x{height} JPEG, q{QUALITY}, {len(data) / 1e6:.2f} MB"
-
-
-def folder() -> Path:
-    return FOLDER

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import httpx
+
+from app.inference.manifest import read_manifest
 from app.specs import builtin_registry
 from scripts.bench import images, loadgen
 from scripts.bench.common import MIB, Context, build_models
 from scripts.bench.concurrency import BUDGET_BYTES, RSS_HEADROOM
 from scripts.bench.report import Section, target
-from scripts.bench.server import RssSampler, serve
+from scripts.bench.server import RssSampler, Server, serve
 from scripts.bench.stats import quantile
 
 PHASES = ((1, 1), (8, 4))  # (clients, requests per net)
@@ -29,6 +32,9 @@ class Phase:
     idle: int
     samples: list[int]
     load: loadgen.Load
+    end_rss: int
+    cached: list[str]  # nets whose session the server holds at the end (from /readyz)
+    cached_bytes: int
 
     @property
     def peak(self) -> int:
@@ -68,6 +74,8 @@ def run(context: Context) -> Section:
             "latency p50 s",
             "p99 s",
             "took s",
+            "RSS at the end MiB",
+            "sessions cached at the end (model files)",
         ),
         [_row(phase) for phase in phases],
     )
@@ -94,7 +102,19 @@ def _phase(context: Context, requests: list[bytes], clients: int, per_net: int) 
             max_requests=per_net * len(requests),
             max_seconds=MAX_SECONDS,
         )
-    return Phase(clients, idle, rss.samples, load)
+        cached = _cached_nets(server)
+        end_rss = server.rss()
+    size = sum(_model_bytes(context, net) for net in cached)
+    return Phase(clients, idle, rss.samples, load, end_rss, cached, size)
+
+
+def _cached_nets(server: Server) -> list[str]:
+    models = httpx.get(f"{server.url}/readyz", timeout=30).json()["inference"]["models"]
+    return [model["id"] for model in models if model["loaded"]]
+
+
+def _model_bytes(context: Context, net: str) -> int:
+    return read_manifest(context.models_root / net).model.bytes
 
 
 def _row(phase: Phase) -> tuple[object, ...]:
@@ -111,4 +131,6 @@ def _row(phase: Phase) -> tuple[object, ...]:
         f"{quantile(ok, 0.5):.2f}" if ok else "-",
         f"{quantile(ok, 0.99):.2f}" if ok else "-",
         f"{phase.load.elapsed:.0f}",
+        f"{phase.end_rss / MIB:.0f}",
+        f"{len(phase.cached)} ({phase.cached_bytes / MIB:.0f} MiB)",
     )

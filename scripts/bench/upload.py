@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,15 +27,15 @@ PARTS = (*SERVER_PARTS, "server other", "HTTP and client")
 OVERHEAD_WANTED = 2.0
 
 
+def _no_parts() -> dict[str, list[float]]:
+    return {part: [] for part in PARTS}
+
+
 @dataclass
 class Upload:
     label: str
     data: bytes
-    parts: dict[str, list[float]]  # ms per part, one per round
-
-    def __init__(self, label: str, data: bytes) -> None:
-        self.label, self.data = label, data
-        self.parts = {part: [] for part in PARTS}
+    parts: dict[str, list[float]] = field(default_factory=_no_parts)  # ms, one per round
 
 
 def run(context: Context) -> Section:

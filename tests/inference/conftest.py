@@ -1,10 +1,9 @@
-"""A small model repository, built once per test session, and images the tests make themselves.
+"""Services over the shared test repository (tests/conftest.py), and a seam for faults.
 
-Two nets cover both input sizes: alexnet-lecture (227) and zfnet-2013 (224), untrained. The
-heavier exports and their parity checks live in tests/nets/test_export.py.
+The repository covers both input sizes: alexnet-lecture (227) and zfnet-2013 (224), untrained.
+The heavier exports and their parity checks live in tests/nets/test_export.py.
 """
 
-import io
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,22 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app.inference.service import InferenceService
 from app.inference.sessions import OrtSession, SessionFactory, ort_session
-from app.nets.repository import build_models
 from app.settings import Settings
-
-NETS = ("alexnet-lecture", "zfnet-2013")
-
-
-@pytest.fixture(scope="session")
-def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models")
-    outcomes = build_models(NETS, untrained=True, root=root, say=lambda _: None)
-    assert [outcome.status for outcome in outcomes] == ["built", "built"], outcomes
-    return root
 
 
 @pytest.fixture
@@ -126,65 +113,3 @@ def faults() -> Iterator[Faults]:
 @pytest.fixture
 def service(make_service: Callable[..., InferenceService]) -> InferenceService:
     return make_service()
-
-
-def photo_like(width: int = 320, height: int = 240) -> Image.Image:
-    """Smooth colour gradients with a bright disc: varied enough to wake many channels."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    red = 255 * x / (width - 1)
-    green = 255 * y / (height - 1)
-    blue = 128 + 100 * np.sin(x / 17) * np.cos(y / 23)
-    disc = (x - width * 0.6) ** 2 + (y - height * 0.4) ** 2 < (min(width, height) / 5) ** 2
-    rgb = np.stack([red, green, blue], axis=-1)
-    rgb[disc] = (250, 240, 60)
-    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
-
-
-def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def rgba_png() -> bytes:
-    """A gradient whose left half is fully transparent over black: alpha must not read as black."""
-    rgba = photo_like().convert("RGBA")
-    pixels = np.asarray(rgba).copy()
-    pixels[:, : pixels.shape[1] // 2] = (0, 0, 0, 0)
-    return encode(Image.fromarray(pixels), "PNG")
-
-
-def exif_rotated_jpeg() -> bytes:
-    """Stored landscape (320 x 240) with EXIF orientation 6: displayed as portrait 240 x 320."""
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
-    return encode(photo_like(), "JPEG", quality=95, exif=exif.tobytes())
-
-
-UPLOADS: dict[str, Callable[[], bytes]] = {
-    "photo-like gradient JPEG": lambda: encode(photo_like(), "JPEG", quality=92),
-    "PNG with alpha": rgba_png,
-    "grayscale JPEG": lambda: encode(photo_like().convert("L"), "JPEG", quality=92),
-    "CMYK JPEG": lambda: encode(photo_like().convert("CMYK"), "JPEG", quality=92),
-    "EXIF-rotated JPEG": exif_rotated_jpeg,
-}
-
-
-class Images:
-    """The image helpers, for tests to call (conftest modules are not imported by name)."""
-
-    photo_like = staticmethod(photo_like)
-    encode = staticmethod(encode)
-    uploads = UPLOADS
-
-
-@pytest.fixture
-def images() -> Images:
-    return Images()
-
-
-@pytest.fixture(params=sorted(UPLOADS))
-def upload(request: pytest.FixtureRequest) -> tuple[str, bytes]:
-    """Each kind of upload the issue names, as (description, file bytes)."""
-    name: str = request.param
-    return name, UPLOADS[name]()

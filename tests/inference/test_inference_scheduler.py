@@ -10,14 +10,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from app.inference.errors import InferenceFailed, InferenceTimeout, Overloaded
-from app.inference.scheduler import Answer, BatchKey, BatchScheduler, Limits
+from app.inference.errors import InferenceFailed, InferenceTimeout, ModelUnavailable, Overloaded
+from app.inference.scheduler import Answer, BatchKey, BatchScheduler, Limits, SessionOpener
 from app.inference.sessions import Loaded, SessionKey
 
 KEY = BatchKey("net", SessionKey(Path("net/1/model.onnx"), "0" * 64), "input", ("logits",))
@@ -102,16 +103,24 @@ def make_scheduler(hung: list[SessionKey]) -> Iterator[Callable[..., BatchSchedu
         scheduler.close()
 
 
-def loaded(session: ScriptedSession, max_batch: int | None = None) -> Loaded:
-    return Loaded(session, "ScriptedProvider", 1, max_batch)
+def opener(session: ScriptedSession, max_batch: int | None = None) -> SessionOpener:
+    """How the worker gets the session for a job (the service's loads it into its cache)."""
+    return lambda: Loaded(session, "ScriptedProvider", 1, max_batch)
 
 
 def image(value: float) -> np.ndarray:
     return np.full((1, 1, 1, 1), value, dtype=np.float32)
 
 
-def predict(scheduler: BatchScheduler, session: ScriptedSession, value: float) -> Answer:
-    return scheduler.result(scheduler.submit(KEY, loaded(session), image(value)))
+def predict(
+    scheduler: BatchScheduler,
+    session: ScriptedSession,
+    value: float,
+    key: BatchKey = KEY,
+    max_batch: int | None = None,
+) -> Answer:
+    """One request, start to end: queue one image and wait for its answer."""
+    return scheduler.result(scheduler.submit(key, opener(session, max_batch), image(value)))
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
@@ -128,7 +137,7 @@ def hold_first_run(
     """A request whose run stays open until ``session.release`` is set."""
     session.actions.append("hold")
     first = pool.submit(predict, scheduler, session, -1.0)
-    session.holding.wait()
+    assert session.holding.wait(timeout=60)
     return first
 
 
@@ -153,8 +162,8 @@ def test_requests_waiting_behind_a_run_share_the_next_one(
 def test_a_lone_request_is_not_held_for_the_batch_wait(
     make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
 ) -> None:
-    # Were it held for the 60 s batch wait, its 0.5 s queue deadline would refuse it.
-    scheduler = make_scheduler(batch_wait_s=60, queue_deadline_s=0.5)
+    # Were it held for the 60 s batch wait, its 5 s queue deadline would refuse it.
+    scheduler = make_scheduler(batch_wait_s=60, queue_deadline_s=5)
     assert predict(scheduler, session, 3.0).outputs[0][0, 0] == 3.0
     assert session.batches == [1]
 
@@ -164,8 +173,8 @@ def test_the_worker_waits_for_requests_still_on_their_way(
 ) -> None:
     scheduler = make_scheduler(batch_wait_s=60)
     with scheduler.arriving(KEY) as one, scheduler.arriving(KEY) as two:
-        first = one.submit(loaded(session), image(1.0))  # `two` is still decoding
-        second = two.submit(loaded(session), image(2.0))
+        first = one.submit(opener(session), image(1.0))  # `two` is still decoding
+        second = two.submit(opener(session), image(2.0))
     answers = [scheduler.result(first), scheduler.result(second)]
     assert session.batches == [2]
     assert [float(answer.outputs[0][0, 0]) for answer in answers] == [1.0, 2.0]
@@ -181,7 +190,7 @@ def test_a_request_that_gives_up_before_submitting_ends_the_wait(
         scheduler.arriving(KEY) as one,
         scheduler.arriving(KEY),
     ):
-        job = one.submit(loaded(session), image(1.0))
+        job = one.submit(opener(session), image(1.0))
         raise ValueError("the second upload fails to decode")
     assert scheduler.result(job).outputs[0][0, 0] == 1.0
     assert session.batches == [1]
@@ -195,12 +204,7 @@ def test_only_requests_for_the_same_model_and_outputs_share_a_run(
         first = hold_first_run(scheduler, session, pool)
         keys = [KEY, OTHER, KEY, OTHER, KEY]
         futures = [
-            pool.submit(
-                lambda k, v: scheduler.result(scheduler.submit(k, loaded(session), image(v))),
-                key,
-                float(i),
-            )
-            for i, key in enumerate(keys)
+            pool.submit(predict, scheduler, session, float(i), key) for i, key in enumerate(keys)
         ]
         wait_until(lambda: scheduler.status().waiting == 5)
         session.release.set()
@@ -214,13 +218,9 @@ def test_a_model_with_a_fixed_batch_of_one_runs_one_image_at_a_time(
     make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
 ) -> None:
     scheduler = make_scheduler()
-    single = loaded(session, max_batch=1)
     with ThreadPoolExecutor(max_workers=4) as pool:
         first = hold_first_run(scheduler, session, pool)
-        futures = [
-            pool.submit(lambda v: scheduler.result(scheduler.submit(KEY, single, image(v))), v)
-            for v in (1.0, 2.0, 3.0)
-        ]
+        futures = [pool.submit(predict, scheduler, session, v, KEY, 1) for v in (1.0, 2.0, 3.0)]
         wait_until(lambda: scheduler.status().waiting == 3)
         session.release.set()
         assert [future.result().batch_size for future in futures] == [1, 1, 1]
@@ -228,21 +228,36 @@ def test_a_model_with_a_fixed_batch_of_one_runs_one_image_at_a_time(
     assert session.batches == [1, 1, 1, 1]
 
 
+def test_a_key_can_cap_its_batches_below_the_schedulers(
+    make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
+) -> None:
+    scheduler = make_scheduler()
+    one_at_a_time = replace(KEY, batch_max=1)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = hold_first_run(scheduler, session, pool)
+        futures = [pool.submit(predict, scheduler, session, v, one_at_a_time) for v in (1.0, 2.0)]
+        wait_until(lambda: scheduler.status().waiting == 2)
+        session.release.set()
+        assert [future.result().batch_size for future in futures] == [1, 1]
+        first.result()
+    assert session.batches == [1, 1, 1]
+
+
 def test_a_full_queue_refuses_at_once_with_retry_after(
     make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
 ) -> None:
-    scheduler = make_scheduler(queue_max=2, queue_deadline_s=7.5)
+    scheduler = make_scheduler(queue_max=2, queue_deadline_s=29.5)
     with ThreadPoolExecutor(max_workers=3) as pool:
         first = hold_first_run(scheduler, session, pool)
         queued = [pool.submit(predict, scheduler, session, float(i)) for i in range(2)]
         wait_until(lambda: scheduler.status().waiting == 2)
         with pytest.raises(Overloaded) as refused:
-            scheduler.submit(KEY, loaded(session), image(9.0))
+            scheduler.submit(KEY, opener(session), image(9.0))
         session.release.set()
         assert [future.result().batch_size for future in queued] == [2, 2]
         first.result()
     assert (refused.value.http_status, refused.value.code) == (503, "overloaded")
-    assert refused.value.retry_after_s == 8  # whole seconds, rounded up
+    assert refused.value.retry_after_s == 30  # whole seconds, rounded up
     assert predict(scheduler, session, 4.0).outputs[0][0, 0] == 4.0
 
 
@@ -258,13 +273,13 @@ def test_requests_still_being_prepared_count_against_the_queue(
         announce(KEY)  # refused before it decodes anything
     assert full.value.retry_after_s == 10
     with scheduler.arriving(KEY) as arrival:
-        assert scheduler.result(arrival.submit(loaded(session), image(1.0))).batch_size == 1
+        assert scheduler.result(arrival.submit(opener(session), image(1.0))).batch_size == 1
 
 
 def test_a_request_still_queued_at_the_queue_deadline_is_refused(
     make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
 ) -> None:
-    scheduler = make_scheduler(queue_deadline_s=0.5)
+    scheduler = make_scheduler(queue_deadline_s=1)
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = hold_first_run(scheduler, session, pool)  # in flight: not subject to it
         with pytest.raises(Overloaded) as refused:
@@ -282,7 +297,7 @@ def test_a_run_past_the_inference_deadline_is_cancelled_and_the_next_one_runs(
     session: ScriptedSession,
     hung: list[SessionKey],
 ) -> None:
-    scheduler = make_scheduler(inference_deadline_s=0.3)
+    scheduler = make_scheduler(inference_deadline_s=1)
     session.actions.append("stall")
     with pytest.raises(InferenceTimeout) as timed_out:
         predict(scheduler, session, 1.0)
@@ -299,10 +314,10 @@ def test_a_run_past_the_inference_deadline_is_cancelled_and_the_next_one_runs(
 def test_every_request_of_a_hung_batch_gets_the_timeout(
     make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
 ) -> None:
-    scheduler = make_scheduler(batch_wait_s=60, inference_deadline_s=0.3)
+    scheduler = make_scheduler(batch_wait_s=60, inference_deadline_s=1)
     session.actions.append("stall")
     with scheduler.arriving(KEY) as a, scheduler.arriving(KEY) as b, scheduler.arriving(KEY) as c:
-        jobs = [arrival.submit(loaded(session), image(1.0)) for arrival in (a, b, c)]
+        jobs = [arrival.submit(opener(session), image(1.0)) for arrival in (a, b, c)]
     for job in jobs:
         with pytest.raises(InferenceTimeout):
             scheduler.result(job)
@@ -327,7 +342,7 @@ def test_a_failed_run_answers_with_an_error_and_the_next_run_is_normal(
     scheduler = make_scheduler(batch_wait_s=60)
     session.actions.append(action)
     with scheduler.arriving(KEY) as one, scheduler.arriving(KEY) as two:
-        jobs = [one.submit(loaded(session), image(1.0)), two.submit(loaded(session), image(2.0))]
+        jobs = [one.submit(opener(session), image(1.0)), two.submit(opener(session), image(2.0))]
     with pytest.raises(InferenceFailed) as failed:
         scheduler.result(jobs[0])
     assert (failed.value.http_status, failed.value.reason) == (500, reason)
@@ -365,4 +380,56 @@ def test_closing_refuses_what_still_waits(
         session.release.set()
         assert first.result().outputs[0][0, 0] == -1.0  # the run in flight finishes
     with pytest.raises(Overloaded):
-        scheduler.submit(KEY, loaded(session), image(2.0))
+        scheduler.submit(KEY, opener(session), image(2.0))
+
+
+def test_the_worker_opens_sessions_so_models_load_one_at_a_time(
+    make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
+) -> None:
+    scheduler = make_scheduler()
+    opened_in: list[str] = []
+
+    def open_in_worker() -> Loaded:
+        opened_in.append(threading.current_thread().name)
+        return opener(session)()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [
+            pool.submit(lambda: scheduler.result(scheduler.submit(KEY, open_in_worker, image(1.0))))
+            for _ in range(3)
+        ]
+        assert all(future.result().outputs[0][0, 0] == 1.0 for future in futures)
+    assert opened_in
+    assert all(name.startswith("inference-worker") for name in opened_in)
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected", "reason"),
+    [
+        (ModelUnavailable("net", "1/model.onnx is missing"), ModelUnavailable, "is missing"),
+        (MemoryError("bad allocation"), InferenceFailed, "loading the model failed: bad alloc"),
+    ],
+    ids=["unavailable", "unexpected"],
+)
+def test_a_model_that_fails_to_open_answers_its_batch_and_the_queue_moves_on(
+    make_scheduler: Callable[..., BatchScheduler],
+    session: ScriptedSession,
+    failure: Exception,
+    expected: type[Exception],
+    reason: str,
+) -> None:
+    def failing() -> Loaded:
+        raise failure
+
+    scheduler = make_scheduler(batch_wait_s=60)
+    with scheduler.arriving(KEY) as one, scheduler.arriving(KEY) as two:
+        jobs = [one.submit(failing, image(1.0)), two.submit(failing, image(2.0))]
+    errors = []
+    for job in jobs:
+        with pytest.raises(expected) as caught:
+            scheduler.result(job)
+        errors.append(caught.value)
+    assert all(reason in str(error) for error in errors)
+    assert errors[0] is not errors[1]  # each request thread raises its own copy
+    assert session.batches == []
+    assert predict(scheduler, session, 3.0).outputs[0][0, 0] == 3.0

@@ -96,18 +96,18 @@ def entry(size: int) -> Loaded:
     return Loaded(session=object(), provider="CPU", bytes=size)  # type: ignore[arg-type]
 
 
-def test_room_is_made_before_a_model_loads() -> None:
+def test_room_for_twice_the_file_is_made_before_a_model_loads() -> None:
     cache = SessionCache(budget_bytes=100)
-    cache.get(key("a"), 40, lambda: entry(40))
-    cache.get(key("b"), 40, lambda: entry(40))
-    cache.get(key("a"), 40, lambda: entry(40))  # a hit: "b" is now the least recently used
+    cache.get(key("a"), 25, lambda: entry(25))
+    cache.get(key("b"), 25, lambda: entry(25))
+    cache.get(key("a"), 25, lambda: entry(25))  # a hit: "b" is now the least recently used
     held_while_loading: list[set[Path]] = []
 
     def load_c() -> Loaded:
         held_while_loading.append({k.path for k in cache.loaded()})
-        return entry(40)
+        return entry(30)
 
-    cache.get(key("c"), 40, load_c)
+    cache.get(key("c"), 30, load_c)  # loading takes 60: at most 40 may stay
     assert held_while_loading == [{Path("a")}]  # "b" went before "c" loaded
     assert {k.path for k in cache.loaded()} == {Path("a"), Path("c")}
 

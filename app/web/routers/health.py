@@ -13,7 +13,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    # A coroutine, so it answers on the event loop: never queued behind worker threads that
+    # uploads or pages are holding.
     return {"status": "ok"}
 
 

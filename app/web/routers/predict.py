@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.inference.errors import UnknownModel
 from app.inference.results import FeatureMapsResult, ModelStatus, PredictResult
+from app.settings import Settings
 from app.web.deps import IMAGE_FIELD, ImageUpload, InferenceDep, NetId, SettingsDep
 from app.web.errors import ApiError, error_responses
 
@@ -25,7 +26,9 @@ MAX_NETS_PER_UPLOAD = 4
 UPLOAD_ERRORS = error_responses(404, 413, 415, 422, 503)
 
 # The image is read from the raw multipart stream (never spooled to disk), so FastAPI does not
-# document the body by itself; this describes it for /docs.
+# document the body by itself; this describes it for /docs, with the default form limits
+# (Settings.max_form_fields other parts beside the picture, each max_form_field_bytes at most).
+FORM_DEFAULTS = Settings.model_fields
 IMAGE_BODY = {
     "requestBody": {
         "required": True,
@@ -40,6 +43,12 @@ IMAGE_BODY = {
                             "format": "binary",
                             "description": "the picture: JPEG, PNG, GIF, BMP or WebP",
                         }
+                    },
+                    "maxProperties": 1 + FORM_DEFAULTS["max_form_fields"].default,
+                    # On the wire every field is text, so no type is asserted: only the size.
+                    "additionalProperties": {
+                        "maxLength": FORM_DEFAULTS["max_form_field_bytes"].default,
+                        "description": "ignored; at most a few short fields",
                     },
                 }
             }
