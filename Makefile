@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck unit browser bench models clean
+.PHONY: install run test lint typecheck unit browser bench reliability models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# EnvelopeH11Protocol answers uvicorn's own 400s in the API's JSON envelope; the graceful
+# shutdown timeout is only a backstop behind the app's own grace period (CONVATLAS_SHUTDOWN_GRACE_S).
 run: install
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) \
+	  --http app.web.limits:EnvelopeH11Protocol --timeout-graceful-shutdown 20
 
 lint: install
 	$(BIN)/ruff check .
@@ -46,6 +49,10 @@ test: lint typecheck unit
 
 bench: install
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 $(BIN)/python -m scripts.bench
+
+# Load and fault scripts (minutes; not part of make test): writes docs/reliability.md.
+reliability: install
+	$(BIN)/python -m scripts.reliability --write-doc
 
 models: install
 	$(BIN)/convatlas models build

@@ -70,7 +70,7 @@ def _describe(error: Mapping[str, Any]) -> str:
         return "must be a whole number (not a string, a float or a boolean)"
     if kind == "finite_number":
         return "must be a finite number (NaN and Infinity are not allowed)"
-    return str(error["msg"])
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def issues_from_validation(error: ValidationError, raw: object) -> list[SpecIssue]:

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
@@ -63,16 +71,49 @@ class LectureFigure(Strict):
     why: str | None = None
 
     @model_validator(mode="after")
-    def _one_value(self) -> LectureFigure:
+    def _one_value_of_the_right_shape(self) -> LectureFigure:
         if (self.value is None) == (self.factors is None):
             raise ValueError("give exactly one of 'value' and 'factors'")
+        is_volume = isinstance(self.value, list)
+        if self.quantity in VOLUME_QUANTITIES:
+            if not isinstance(self.value, list) or len(self.value) != 3:
+                raise ValueError(f"{self.quantity} is a volume: give 'value' as [h, w, d]")
+        elif is_volume:
+            raise ValueError(f"{self.quantity} is a count: give a number, not a list")
         return self
+
+
+VOLUME_QUANTITIES = frozenset({"input", "output"})
+LAYER_QUANTITIES = frozenset(
+    {"input", "output", "filters", "kernel", "stride", "weights", "params", "activations"}
+)
+SPEC_QUANTITIES = frozenset(
+    {"input", "total_params", "conv_params", "fc_params", "depth", "conv_kernel"}
+)
+
+
+def _check_level(figures: list[LectureFigure], allowed: frozenset[str], level: str) -> None:
+    for figure in figures:
+        if figure.quantity not in allowed:
+            choices = ", ".join(sorted(allowed))
+            raise ValueError(
+                f"quantity {figure.quantity!r} does not apply to a {level}; use one of {choices}"
+            )
 
 
 class LayerBase(Strict):
     name: LayerName | None = None
     notes: list[str] = Field(default_factory=list)
     lecture: list[LectureFigure] = Field(default_factory=list)
+
+    @field_validator("lecture")
+    @classmethod
+    def _figures_fit_this_layer(cls, figures: list[LectureFigure]) -> list[LectureFigure]:
+        _check_level(figures, LAYER_QUANTITIES, "layer")
+        has_window = "kernel" in cls.model_fields
+        if not has_window and any(f.quantity in {"kernel", "stride"} for f in figures):
+            raise ValueError("kernel and stride figures need a conv or pooling layer")
+        return figures
 
 
 class Conv(LayerBase):
@@ -203,6 +244,12 @@ class Spec(Strict):
     notes: list[str] = Field(default_factory=list)
     lecture: list[LectureFigure] = Field(default_factory=list)
     layers: Annotated[list[Layer], Field(min_length=1)]
+
+    @field_validator("lecture")
+    @classmethod
+    def _figures_fit_a_whole_net(cls, figures: list[LectureFigure]) -> list[LectureFigure]:
+        _check_level(figures, SPEC_QUANTITIES, "whole net")
+        return figures
 
 
 def layer_names(spec: Spec) -> list[str]:

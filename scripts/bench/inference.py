@@ -6,9 +6,9 @@ run on a preprocessed batch, as the batching worker runs it. "Eager" is
 same untrained weights) in eval mode under ``torch.inference_mode()``, torch pinned to 2 threads.
 
 Each round times, in alternating order: ours, eager, the reference GEMM (the best of peak.py's,
-so "% of peak" is a ratio measured side by side too) and ours on the net's conv part alone
-(features.onnx, which ends at the flatten), which splits the time between the conv layers and
-the fully connected ones.
+so "% of peak" is a ratio measured side by side too) and ours on the net's conv part alone (the
+net's own model.onnx cut at the flatten with ``onnx.utils.extract_model``, same session options),
+which splits the time between the conv layers and the fully connected ones.
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import onnxruntime as ort
 import torch
 from numpy.typing import NDArray
 
 from app.core.calculator import builtin_table
 from app.core.table import Totals
 from app.inference.manifest import Manifest
+from app.inference.providers import CPU
 from app.inference.service import InferenceService
+from app.inference.sessions import session_options
 from app.nets.builder import build
 from app.settings import Settings
 from app.specs import builtin_registry
 from scripts.bench.common import INFERENCE_NETS, Context, build_models, service_session
+from scripts.bench.convpart import conv_part_model
 from scripts.bench.peak import (
     THREADS,
     GemmResult,
@@ -92,10 +96,11 @@ def run(context: Context) -> Section:
     section = Section("inference", "Inference: ONNX Runtime path vs torch eager")
     built = build_models(context.models_root, INFERENCE_NETS)
     torch.set_num_threads(THREADS)
-    service = InferenceService(_settings(context))
+    settings = _settings(context)
+    service = InferenceService(settings)
     before = measure_peak()
     cases = [
-        _case(service, net, batch, before.best, context.quick)
+        _case(service, settings, net, batch, before.best, context.quick)
         for net in INFERENCE_NETS
         for batch in BATCHES
     ]
@@ -111,12 +116,17 @@ def _settings(context: Context) -> Settings:
 
 
 def _case(
-    service: InferenceService, net: str, batch: int, reference: GemmResult, quick: bool
+    service: InferenceService,
+    settings: Settings,
+    net: str,
+    batch: int,
+    reference: GemmResult,
+    quick: bool,
 ) -> Case:
     manifest = service.manifest(net)
     inputs = _inputs(manifest, batch)
-    ours, ours_output = _ours(service, manifest, inputs, "model")
-    conv, _ = _ours(service, manifest, inputs, "features")
+    ours, ours_output = _ours(service, manifest, inputs)
+    conv = _conv_part(settings, manifest, inputs)
     eager, eager_output = _eager(net, inputs)
     runners = {"ours": ours, "eager": eager, "gemm": gemm(reference.method, reference.size)}
     runners["conv"] = conv
@@ -138,17 +148,24 @@ def _inputs(manifest: Manifest, batch: int) -> NDArray[np.float32]:
 
 
 def _ours(
-    service: InferenceService, manifest: Manifest, inputs: NDArray[np.float32], which: str
+    service: InferenceService, manifest: Manifest, inputs: NDArray[np.float32]
 ) -> tuple[Runner, NDArray[np.float32]]:
-    """A run of the service's own session for the net's ``which`` file (model or features)."""
-    session = service_session(service, manifest, which)
-    if which == "model":
-        names = [manifest.output.name]
-    else:
-        names = [output.output for output in manifest.features.outputs]
-    feed = {manifest.input.name: inputs}
+    """A run of the service's own session for the net, on a whole batch."""
+    session = service_session(service, manifest, "model")
+    names, feed = [manifest.output.name], {manifest.input.name: inputs}
     output: NDArray[np.float32] = session.run(names, feed)[0]
     return (lambda: session.run(names, feed)), output
+
+
+def _conv_part(settings: Settings, manifest: Manifest, inputs: NDArray[np.float32]) -> Runner:
+    """The net's model.onnx up to the flatten, opened with the service's session options."""
+    model = settings.models_dir / manifest.id / manifest.model.path
+    path = conv_part_model(model, manifest.model.sha256, manifest.input.name)
+    options = session_options(settings)
+    session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
+    name = session.get_outputs()[0].name
+    feed = {manifest.input.name: inputs}
+    return lambda: session.run([name], feed)
 
 
 def _eager(net: str, inputs: NDArray[np.float32]) -> tuple[Runner, NDArray[np.float32]]:
@@ -215,9 +232,9 @@ def _describe(
         [_row(case) for case in cases],
     )
     section.add(
-        "Where the time goes (ours): the conv part alone (`features.onnx`, every layer up to "
-        "the flatten; it also returns each layer's output) and the rest, mostly the fully "
-        "connected layers, whose weights are read once per batch.",
+        "Where the time goes (ours): the conv part alone (model.onnx cut at the flatten, timed "
+        "in the same rounds) and the rest (whole - conv part), the fully connected layers, "
+        "whose weights are read from memory once per batch.",
         "",
     )
     section.table(

@@ -4,7 +4,8 @@ Each client keeps one keep-alive connection and sends its next request when the 
 arrived (a closed loop). A load stops by itself: after ``max_requests`` requests in all or
 ``max_seconds``, whichever comes first. Requests are prebuilt bytes, so the client spends its
 time on the socket, not on building requests: on a 2-core machine every cycle the client burns
-is one the server does not get.
+is one the server does not get. A client told 503 with Retry-After waits that long (within the
+load's time bound) before its next request, as a well-behaved client does.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Answer:
     body: bytes
     seconds: float
     started: float  # time.monotonic() when it was sent
+    retry_after: float | None = None  # seconds, from a 503's Retry-After header
 
 
 @dataclass
@@ -115,6 +117,8 @@ async def _load(
             if not keep:
                 _close(connection)
                 connection = None
+            if answer.status == 503 and answer.retry_after:
+                await asyncio.sleep(max(0.0, min(answer.retry_after, deadline - time.monotonic())))
         _close(connection)
 
     await asyncio.gather(*(client() for _ in range(clients)))
@@ -138,7 +142,14 @@ async def _exchange(
         body = await reader.readexactly(int(headers.get("content-length", "0")))
     seconds = time.perf_counter() - started
     keep = headers.get("connection", "").lower() != "close"
-    return Answer(status, body, seconds, sent_at), keep
+    return Answer(status, body, seconds, sent_at, _retry_after(headers)), keep
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
@@ -164,7 +175,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 def _without_body(answer: Answer) -> Answer:
-    return Answer(answer.status, b"", answer.seconds, answer.started)
+    return Answer(answer.status, b"", answer.seconds, answer.started, answer.retry_after)
 
 
 def _close(

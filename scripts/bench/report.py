@@ -35,6 +35,7 @@ class Section:
     commands: list[str] = field(default_factory=list)
     seconds: float = 0.0
     contention: str = ""  # what other processes took of the machine meanwhile
+    others_share: float | None = None  # the same as a fraction of all CPUs
 
     def add(self, *lines: str) -> None:
         self.body.extend(lines)
@@ -52,11 +53,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> l
 
 def targets_table(sections: Sequence[Section]) -> list[str]:
     rows = [
-        (section.title, t.name, t.wanted, t.measured, _badge(t.verdict))
+        (section.title, t.name, t.wanted, t.measured, _badge(t.verdict), _share(section))
         for section in sections
         for t in section.targets
     ]
-    return markdown_table(("section", "target", "wanted", "measured", "verdict"), rows)
+    header = ("section", "target", "wanted", "measured", "verdict", "CPU used by others")
+    return markdown_table(header, rows)
+
+
+def _share(section: Section) -> str:
+    return "?" if section.others_share is None else f"{section.others_share:.0%}"
 
 
 def _badge(verdict: Verdict) -> str:

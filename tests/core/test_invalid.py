@@ -142,3 +142,30 @@ def test_a_message_never_carries_a_traceback() -> None:
         analyze(spec)
     assert "Traceback" not in str(caught.value)
     assert str(caught.value).startswith("layer 0 (conv1), field 'kernel': kernel 99")
+
+
+@pytest.mark.parametrize(
+    ("figure", "message"),
+    [
+        ({"quantity": "depth", "value": 1}, "quantity 'depth' does not apply to a layer"),
+        ({"quantity": "kernel", "value": 1}, "kernel and stride figures need a conv or pooling"),
+        ({"quantity": "output", "value": 1}, "output is a volume: give 'value' as [h, w, d]"),
+        ({"quantity": "params", "value": [1, 2, 3]}, "params is a count: give a number"),
+    ],
+)
+def test_a_lecture_figure_must_fit_its_layer(figure: dict[str, Any], message: str) -> None:
+    layer = {"kind": "relu", "name": "r", "lecture": [{"ref": 1, "says": "x", **figure}]}
+    index, name, field, text = only_issue(spec_with(layer))
+    assert (index, name) == (0, "r")
+    assert field in {"lecture", "lecture.0"}
+    assert text.startswith(message)
+
+
+def test_a_whole_net_figure_must_be_about_the_whole_net() -> None:
+    spec = spec_with({"kind": "relu"})
+    spec["lecture"] = [{"ref": 1, "says": "x", "quantity": "output", "value": [1, 1, 1]}]
+    assert only_issue(spec)[2:] == (
+        "lecture",
+        "quantity 'output' does not apply to a whole net; use one of conv_kernel, conv_params, "
+        "depth, fc_params, input, total_params",
+    )
