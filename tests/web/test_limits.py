@@ -10,7 +10,8 @@ import asyncio
 import inspect
 import json
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,25 @@ def reading_app(reads: bool = True) -> ASGIApp:
     return app
 
 
+def run_isolated(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run on a thread of its own: the browser tests' Playwright keeps an event loop
+    running on the main thread for the whole session, and asyncio.run refuses to nest."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coroutine)
+        except BaseException as error:  # handed back to the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def call(
     app: ASGIApp, path: str, chunks: list[bytes], headers: dict[str, str], gap_s: float = 0.0
 ) -> Reply:
@@ -114,7 +134,7 @@ def call(
     async def run() -> None:
         await app(scope_for(path, headers), client.receive, client.send)
 
-    asyncio.run(asyncio.wait_for(run(), timeout=10))
+    run_isolated(asyncio.wait_for(run(), timeout=10))
     return client.reply()
 
 
@@ -250,7 +270,7 @@ def test_uploads_past_the_capacity_get_503_with_retry_after() -> None:
         await asyncio.gather(*tasks)
         return [client.reply() for client in clients]
 
-    first, second, third, other = asyncio.run(asyncio.wait_for(scenario(), 10))
+    first, second, third, other = run_isolated(asyncio.wait_for(scenario(), 10))
     assert [first.status, second.status, other.status] == [200, 200, 200]
     assert third.status == 503
     assert third.error()["code"] == "overloaded"
@@ -293,7 +313,7 @@ def test_requests_in_flight_finish_or_get_503_when_the_grace_period_ends() -> No
         await asyncio.gather(*tasks)
         return quick.reply(), stuck.reply(), loop.time() - started
 
-    quick, stuck, took = asyncio.run(asyncio.wait_for(scenario(), 10))
+    quick, stuck, took = run_isolated(asyncio.wait_for(scenario(), 10))
     assert (quick.status, quick.body) == (200, b"ok")
     assert (stuck.status, stuck.error()["code"]) == (503, "shutting_down")
     assert took < 5  # answered at the end of the grace period, not after the 30 s run
