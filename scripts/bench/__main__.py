@@ -20,6 +20,7 @@ from scripts.bench import (
     upload,
 )
 from scripts.bench.common import BENCH_MODELS, CHROMIUM, ROOT, Context, display
+from scripts.bench.contention import Contention
 from scripts.bench.report import Section, render, target
 
 SECTIONS: dict[str, Callable[[Context], Section]] = {
@@ -128,19 +129,28 @@ def _wait_for_quiet(limit_s: float) -> None:
     """Wait (up to ``limit_s``) for a window in which other processes use < QUIET_SHARE."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        before = machine.cpu_snapshot()
-        time.sleep(QUIET_WINDOW_S)
-        after = machine.cpu_snapshot()
-        if machine.others_fraction(before, after) < QUIET_SHARE:
+        with Contention() as window:
+            time.sleep(QUIET_WINDOW_S)
+        if window.others < QUIET_SHARE:
             return
-        _say(f"waiting for a quieter machine: {machine.others_share(before, after)}")
+        _say(f"waiting for a quieter machine: {window.text}")
 
 
 def _run_section(name: str, context: Context) -> Section:
     _say(f"{name}: running")
-    started, cpu = time.monotonic(), machine.cpu_snapshot()
+    started = time.monotonic()
+    with Contention() as contention:
+        section = _section_or_failure(name, context)
+    section.seconds = time.monotonic() - started
+    section.contention = contention.text
+    section.others_share = contention.others
+    _say(f"{name}: done in {section.seconds:.0f} s ({section.contention})")
+    return section
+
+
+def _section_or_failure(name: str, context: Context) -> Section:
     try:
-        section = SECTIONS[name](context)
+        return SECTIONS[name](context)
     except Exception as error:  # a section that breaks is reported, and the others still run
         traceback.print_exc()
         section = Section(name, f"{name} (failed)")
@@ -148,12 +158,7 @@ def _run_section(name: str, context: Context) -> Section:
             "This section failed:", "", "```", f"{type(error).__name__}: {error}", "```", ""
         )
         section.targets.append(target(f"{name} section", "runs", "failed", False))
-    section.seconds = time.monotonic() - started
-    after = machine.cpu_snapshot()
-    section.contention = machine.others_share(cpu, after)
-    section.others_share = machine.others_fraction(cpu, after)
-    _say(f"{name}: done in {section.seconds:.0f} s ({section.contention})")
-    return section
+        return section
 
 
 def _say(message: str) -> None:

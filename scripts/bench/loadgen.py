@@ -5,7 +5,7 @@ arrived (a closed loop). A load stops by itself: after ``max_requests`` requests
 ``max_seconds``, whichever comes first. Requests are prebuilt bytes, so the client spends its
 time on the socket, not on building requests: on a 2-core machine every cycle the client burns
 is one the server does not get. A client told 503 with Retry-After waits that long (within the
-load's time bound) before its next request, as a well-behaved client does.
+load's time bound) before its next request, on a new connection, as a well-behaved client does.
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ async def _load(
                 connection = None
             if answer.status == 503 and answer.retry_after:
                 await asyncio.sleep(max(0.0, min(answer.retry_after, deadline - time.monotonic())))
+                _close(connection)  # the server may have dropped it meanwhile (keep-alive timeout)
+                connection = None
         _close(connection)
 
     await asyncio.gather(*(client() for _ in range(clients)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -107,46 +106,3 @@ def _which(program: str) -> bool:
     return any(
         (Path(folder) / program).exists() for folder in os.environ.get("PATH", "").split(":")
     )
-
-
-@dataclass(frozen=True)
-class CpuSnapshot:
-    """Machine-wide CPU seconds (busy, and all including idle) and this process tree's own."""
-
-    busy_s: float
-    all_s: float
-    steal_s: float
-    own_s: float
-
-
-def cpu_snapshot() -> CpuSnapshot:
-    fields = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
-    busy = user + nice + system + irq + softirq
-    times = os.times()
-    own = times.user + times.system + times.children_user + times.children_system
-    return CpuSnapshot(
-        busy_s=busy / tick,
-        all_s=(busy + idle + iowait + steal) / tick,
-        steal_s=steal / tick,
-        own_s=own,
-    )
-
-
-def others_fraction(before: CpuSnapshot, after: CpuSnapshot) -> float:
-    """The share of all CPUs that other processes (not this run's) used between two snapshots."""
-    elapsed = after.all_s - before.all_s
-    if elapsed <= 0:
-        return 0.0
-    own = after.own_s - before.own_s
-    return max(0.0, after.busy_s - before.busy_s - own) / elapsed
-
-
-def others_share(before: CpuSnapshot, after: CpuSnapshot) -> str:
-    elapsed = after.all_s - before.all_s
-    if elapsed <= 0:
-        return "CPU use of other processes unknown"
-    others = others_fraction(before, after)
-    steal = (after.steal_s - before.steal_s) / elapsed
-    return f"{others:.0%} of the CPUs used by other processes, {steal:.0%} stolen by the host"

@@ -23,12 +23,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from app.inference.background import smallest_first
 from scripts.bench import images, loadgen
 from scripts.bench.common import MIB, ROOT, Context, build_models, free_port
+from scripts.bench.contention import descendants
 from scripts.bench.report import Section, target
 from scripts.bench.server import Server, serve
 
@@ -36,6 +38,7 @@ CLONE_WANTED_S = 60.0
 FIRST_PREDICTION_SLACK_S = 2.0
 CLONE_TIMEOUT_S = 900.0
 STOP_TIMEOUT_S = 20.0
+LOADER_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,11 @@ class CloneStart:
 @dataclass(frozen=True)
 class NetStart:
     net: str
-    load_s: float
-    rss_after: int
+    load_s: float  # in a fresh process that loads only this net
     first_prediction_s: float
     server_inference_ms: float
+    load_all_s: float  # in the process that loads every net, one after the other
+    rss_after: int  # that process's RSS after this net
 
 
 def run(context: Context) -> Section:
@@ -64,7 +68,7 @@ def run(context: Context) -> Section:
     _describe(section, clone, baseline, nets)
     _judge(section, clone, nets)
     section.commands += [
-        f"git clone {ROOT} $TMP/convatlas && cd $TMP/convatlas && make run PORT=<free port>",
+        'git clone . "$TMP/convatlas" && cd "$TMP/convatlas" && make run PORT=<free port>',
         built.command,
         "python -m scripts.bench --only startup",
     ]
@@ -137,7 +141,7 @@ def _watch(
 def _stop_tree(root: subprocess.Popen[bytes]) -> None:
     """Stop `make` and every process under it (the background build runs in its own session,
     so not in make's process group): listed first, then signalled by id."""
-    pids = [*_descendants(root.pid), root.pid]
+    pids = [*descendants(root.pid), root.pid]
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -148,23 +152,6 @@ def _stop_tree(root: subprocess.Popen[bytes]) -> None:
         if _alive(pid):
             _signal(pid, signal.SIGKILL)
     root.wait()
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: list[int] = []
-    queue = [pid]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
 
 
 def _signal(pid: int, signum: signal.Signals) -> None:
@@ -181,28 +168,37 @@ def _alive(pid: int) -> bool:
 
 
 def _loads_and_first_predictions(context: Context) -> tuple[int, list[NetStart]]:
-    command = [sys.executable, "-m", "scripts.bench.loader", str(context.models_root)]
-    loader = subprocess.Popen(
-        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    if loader.stdin is None or loader.stdout is None:
-        raise RuntimeError("the loader's pipes did not open")
+    """Per net, alternating: its load in a fresh process, then its first prediction on the
+    server; then one process that loads every net (its RSS with all of them in memory)."""
     photo = images.jpeg(images.VGA)
     nets = smallest_first()[:3] if context.quick else smallest_first()
-    results: list[NetStart] = []
-    try:
-        baseline = int(json.loads(loader.stdout.readline())["rss"])
-        with serve(context.models_root) as server:
-            for net in nets:
-                loader.stdin.write(net + "\n")
-                loader.stdin.flush()
-                loaded = json.loads(loader.stdout.readline())
-                wall, inference_ms = _first_prediction(server, net, photo)
-                results.append(NetStart(net, loaded["load_s"], loaded["rss"], wall, inference_ms))
-    finally:
-        loader.stdin.close()
-        loader.wait(timeout=60)
+    alone: list[tuple[float, float, float]] = []
+    with serve(context.models_root) as server:
+        for net in nets:
+            load_s = float(_load_in_fresh_process(context.models_root, [net])[-1]["load_s"])
+            alone.append((load_s, *_first_prediction(server, net, photo)))
+    together = _load_in_fresh_process(context.models_root, nets)
+    baseline, each = int(together[0]["rss"]), together[1:]
+    results = [
+        NetStart(net, load_s, wall, inference_ms, float(all_["load_s"]), int(all_["rss"]))
+        for net, (load_s, wall, inference_ms), all_ in zip(nets, alone, each, strict=True)
+    ]
     return baseline, results
+
+
+def _load_in_fresh_process(root: Path, nets: list[str]) -> list[dict[str, Any]]:
+    """scripts.bench.loader's lines: its RSS with nothing loaded, then one line per net."""
+    command = [sys.executable, "-m", "scripts.bench.loader", str(root)]
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        input="\n".join(nets) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=LOADER_TIMEOUT_S,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
 def _first_prediction(server: Server, net: str, photo: bytes) -> tuple[float, float]:
@@ -232,11 +228,14 @@ def _describe(section: Section, clone: CloneStart, baseline: int, nets: list[Net
         section.add("Last lines of its output:", "", "```", clone.log_tail, "```", "")
     section.add("### Each net: load time, first prediction, memory", "")
     section.add(
-        "Load: creating the net's ONNX Runtime session through `InferenceService` in a child "
-        "process that keeps every net loaded (page cache warm: the files were just built or "
-        "read). First prediction: the first `POST /api/predict/{id}` (640x480 JPEG) for that "
-        "net on a fresh server (default settings), whose session loads inside the request; "
-        "nets smallest first, the load and the first prediction alternating net by net.",
+        "Load: creating the net's ONNX Runtime session through `InferenceService` (the sha256 "
+        "check of the file included), in a fresh process that loads only that net (page cache "
+        "warm: the files were just built or read). First prediction: the first "
+        "`POST /api/predict/{id}` (640x480 JPEG) for that net on one fresh server (default "
+        "settings, so its cache evicts as it fills), whose session loads inside the request. "
+        "Nets smallest first, the load and the first prediction alternating net by net. Then one "
+        "process loads every net, one after the other, with no cache budget: its load times and "
+        "RSS are the last two columns.",
         "",
     )
     rows = [
@@ -246,6 +245,7 @@ def _describe(section: Section, clone: CloneStart, baseline: int, nets: list[Net
             f"{n.first_prediction_s:.2f}",
             f"{n.server_inference_ms / 1000:.2f}",
             f"{n.first_prediction_s - n.load_s:+.2f}",
+            f"{n.load_all_s:.2f}",
             f"{n.rss_after / MIB:.0f}",
         )
         for n in nets
@@ -257,13 +257,14 @@ def _describe(section: Section, clone: CloneStart, baseline: int, nets: list[Net
             "first prediction s",
             "server's inference (run only) s",
             "first - load s",
-            "loader RSS after, MiB",
+            "load s, all in one process",
+            "its RSS after, MiB",
         ),
         rows,
     )
     section.add(
-        f"Loader process RSS with nothing loaded: {baseline / MIB:.0f} MiB; with all "
-        f"{len(nets)} models loaded: {nets[-1].rss_after / MIB:.0f} MiB.",
+        f"RSS of the process that loads every net: {baseline / MIB:.0f} MiB with nothing "
+        f"loaded, {nets[-1].rss_after / MIB:.0f} MiB with all {len(nets)} models loaded.",
         "",
     )
 
