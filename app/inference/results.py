@@ -102,6 +102,21 @@ class QueueStatus(Frozen):
     batch_max: int
 
 
+# A net's files against their manifest's sha256: all match ("verified"), one does not
+# ("mismatch": the net is unavailable), not all hashed yet ("verifying": the net is available,
+# its load checks the hash itself), or nothing to check or no way to ("unchecked": not built,
+# unreadable, or the service has closed).
+IntegrityState = Literal["verified", "verifying", "mismatch", "unchecked"]
+
+
+class NetIntegrity(Frozen):
+    """Whether a net's model files match the sha256 in its manifest."""
+
+    id: str
+    state: IntegrityState
+    detail: str | None  # the mismatch, the files still being checked, or why unchecked
+
+
 class ServiceStatus(Frozen):
     """For /readyz and the pages: the provider chosen, the queue and every net's state."""
 
@@ -112,3 +127,4 @@ class ServiceStatus(Frozen):
     build_running: bool
     queue: QueueStatus
     models: list[ModelStatus]
+    integrity: list[NetIntegrity]  # each net's files against their manifest's sha256

@@ -5,7 +5,7 @@
     service.predict_many(["vgg16", "alexnet-2012"], image_bytes) -> list[PredictResult]
     service.feature_maps("vgg16", image_bytes)     -> FeatureMapsResult
     service.status()                               -> ServiceStatus (for /readyz)
-    service.close()                                -> stops the worker (at shutdown)
+    service.close()                                -> stops the workers (at shutdown)
 
 Refusals are typed (errors.py): UnknownModel (404), ModelUnavailable (503), ImageRejected
 (413/415/422), Overloaded (503 + retry_after_s), InferenceTimeout (503 + retry_after_s) and
@@ -17,7 +17,9 @@ one net. A call holds its thread for at most the queue deadline plus the inferen
 A model file is checked when it loads: its sha256 against the manifest, its input and outputs
 against the manifest's. A file that fails is remembered as broken, by its identity on disk, so
 the net reports the reason (status(), predict) without reloading it on every request, until a
-rebuild renames a new file into place.
+rebuild renames a new file into place. Besides, every built file's sha256 is verified in the
+background from the start (integrity.py): a file damaged in place (same size, other bytes) makes
+its net unavailable once the verifier has hashed it, before any request has loaded it.
 """
 
 from __future__ import annotations
@@ -38,12 +40,20 @@ from PIL import Image
 from app.inference import heatmaps
 from app.inference.errors import ModelUnavailable, UnknownModel
 from app.inference.images import decode, preprocess
+from app.inference.integrity import (
+    FileIdentity,
+    Verifier,
+    file_identity,
+    hash_file,
+    mismatch_reason,
+)
 from app.inference.labels import labels
 from app.inference.manifest import Manifest, ManifestError, ModelFile, read_manifest
 from app.inference.providers import CPU, CUDA, ProviderChoice, choose_provider
 from app.inference.results import (
     FeatureMapsResult,
     ModelStatus,
+    NetIntegrity,
     PredictResult,
     ServiceStatus,
     Timings,
@@ -60,7 +70,6 @@ from app.inference.sessions import (
     SessionFactory,
     SessionKey,
     batch_capacity,
-    file_sha256,
     file_stamp,
     ort_session,
     session_options,
@@ -97,9 +106,11 @@ class InferenceService:
         known_ids: Sequence[str] | None = None,
         *,
         open_session: SessionFactory = ort_session,
+        verifier: Verifier | None = None,
     ) -> None:
         """``open_session`` opens a model file (onnxruntime by default); tests pass a wrapper
-        to make runs stall, raise or return NaN."""
+        to make runs stall, raise or return NaN. ``verifier`` hashes the model files in the
+        background (by default one over the process's shared digest cache); it starts now."""
         self._settings = settings
         self._root = settings.models_dir
         self._known = list(known_ids) if known_ids is not None else builtin_registry().ids()
@@ -111,6 +122,9 @@ class InferenceService:
         self._broken_lock = threading.Lock()
         self._choice: ProviderChoice | None = None
         self._choice_lock = threading.Lock()
+        self._verifier = verifier if verifier is not None else Verifier()
+        self._digests = self._verifier.cache
+        self._verifier.start(self._files_to_verify)
 
     # The provider is chosen on first use, not at import: probing CUDA takes a moment.
     def provider(self) -> ProviderChoice:
@@ -170,8 +184,11 @@ class InferenceService:
         )
 
     def status(self) -> ServiceStatus:
+        """The provider, the queue and each net's state; a file not verified yet is asked for
+        (in the background: status() never hashes)."""
         choice = self.provider()
         loaded = {key.path: entry for key, entry in self._sessions.loaded().items()}
+        nets = [self._net_status(model_id, loaded) for model_id in self._known]
         return ServiceStatus(
             requested_provider=choice.requested,
             provider=choice.provider,
@@ -179,16 +196,26 @@ class InferenceService:
             models_dir=str(self._root),
             build_running=build_running(self._root),
             queue=self._scheduler.status(),
-            models=[self._model_status(model_id, loaded) for model_id in self._known],
+            models=[model for model, _ in nets],
+            integrity=[integrity for _, integrity in nets],
         )
 
     def close(self) -> None:
-        """Stop the inference worker after its current run; queued requests get Overloaded."""
+        """Stop the background verification (within one chunk; its file is closed), then the
+        inference worker after its current run; queued requests get Overloaded."""
+        self._verifier.close()
         self._scheduler.close()
 
     def manifest(self, model_id: str) -> Manifest:
         """The manifest of a built net whose files are not known to be broken; UnknownModel or
         ModelUnavailable otherwise."""
+        manifest = self._built(model_id)
+        if (problem := self._known_broken(manifest)) is not None:
+            raise ModelUnavailable(model_id, self._unavailable_reason(model_id, problem))
+        return manifest
+
+    def _built(self, model_id: str) -> Manifest:
+        """The manifest of a built net (its files of the sizes it records), broken or not."""
         if model_id not in self._known:
             raise UnknownModel(model_id, self._known)
         try:
@@ -197,8 +224,6 @@ class InferenceService:
             raise ModelUnavailable(model_id, self._unavailable_reason(model_id, error)) from None
         if manifest.id != model_id:
             raise ModelUnavailable(model_id, f"the folder holds the manifest of {manifest.id}")
-        if (problem := self._known_broken(manifest)) is not None:
-            raise ModelUnavailable(model_id, self._unavailable_reason(model_id, problem))
         return manifest
 
     def _prediction(self, manifest: Manifest, queued: Queued) -> PredictResult:
@@ -245,7 +270,7 @@ class InferenceService:
         file = _file(manifest, which)
         key = self._session_key(manifest, file)
         stamp = file_stamp(key)
-        if stamp is not None and (problem := self._broken_reason(stamp)) is not None:
+        if stamp is not None and (problem := self._file_problem(stamp, file)) is not None:
             raise ModelUnavailable(manifest.id, self._unavailable_reason(manifest.id, problem))
         try:
             return self._sessions.get(key, file.bytes, lambda: self._load(manifest, which, key))
@@ -261,8 +286,10 @@ class InferenceService:
         """A session that matches its manifest, on the chosen provider; BrokenModel otherwise.
         One that loads on CUDA but cannot run there is reloaded on the CPU."""
         file = _file(manifest, which)
-        if file_sha256(key.path) != file.sha256:
-            raise BrokenModel(f"{file.path} does not match the sha256 in its manifest")
+        digest = hash_file(key.path)  # even when verified: the file may have changed since
+        self._digests.record(digest)
+        if digest.sha256 != file.sha256:
+            raise BrokenModel(mismatch_reason(file.path, file.sha256, digest.sha256))
         session = self._open(key.path, self.provider().session_providers, file)
         outputs = self._batch_key(manifest, which).outputs
         try:
@@ -292,37 +319,88 @@ class InferenceService:
             self._broken[stamp] = reason
 
     def _known_broken(self, manifest: Manifest) -> str | None:
-        """Why one of the net's files is broken, if a load has found out."""
-        if not self._broken:
-            return None
+        """Why one of the net's files is broken, if a load or the verifier has found out."""
         for file in (manifest.model, manifest.features):
             stamp = file_stamp(self._session_key(manifest, file))
-            if stamp is not None and (problem := self._broken_reason(stamp)) is not None:
+            if stamp is not None and (problem := self._file_problem(stamp, file)) is not None:
                 return problem
         return None
 
+    def _file_problem(self, stamp: FileStamp, file: ModelFile) -> str | None:
+        """Why this version of a file cannot be served, if known: its sha256 (hashed by the
+        verifier or a load) is not the manifest's, or a load found it broken."""
+        sha256 = self._digests.get(stamp.identity)
+        if sha256 is not None and sha256 != file.sha256:
+            return mismatch_reason(file.path, file.sha256, sha256)
+        return self._broken_reason(stamp)
+
     def _broken_reason(self, stamp: FileStamp) -> str | None:
         with self._broken_lock:
-            return self._broken.get(stamp)
+            return self._broken.get(stamp) if self._broken else None
+
+    def _files_to_verify(self) -> list[FileIdentity]:
+        """Every built net's files, smallest net first (run by the verifier's thread)."""
+        nets: list[tuple[int, list[FileIdentity]]] = []
+        for model_id in self._known:
+            try:
+                manifest = self._built(model_id)
+            except ModelUnavailable:
+                continue  # nothing finished to check; status() asks once there is
+            files = [self._root / model_id / f.path for f in (manifest.model, manifest.features)]
+            identities = [i for i in map(file_identity, files) if i is not None]
+            nets.append((sum(i.size for i in identities), identities))
+        nets.sort(key=lambda net: net[0])
+        return [identity for _, identities in nets for identity in identities]
+
+    def _integrity(self, manifest: Manifest) -> NetIntegrity:
+        """The net's files against their manifest's sha256, as far as known; a file not hashed
+        yet is asked for."""
+        verifying: list[str] = []
+        unchecked: list[str] = []
+        for file in (manifest.model, manifest.features):
+            identity = file_identity(self._root / manifest.id / file.path)
+            if identity is None:  # gone since the manifest was read: a build is replacing it
+                unchecked.append(f"{file.path} is missing")
+                continue
+            check = self._verifier.check(identity)
+            if check.sha256 is not None and check.sha256 != file.sha256:
+                reason = mismatch_reason(file.path, file.sha256, check.sha256)
+                return NetIntegrity(id=manifest.id, state="mismatch", detail=reason)
+            if check.state == "verifying":
+                verifying.append(file.path)
+            elif check.state == "unchecked":
+                unchecked.append(check.detail or f"{file.path} is not checked")
+        if verifying:
+            detail = f"checking the sha256 of {' and '.join(verifying)} in the background"
+            return NetIntegrity(id=manifest.id, state="verifying", detail=detail)
+        if unchecked:
+            return NetIntegrity(id=manifest.id, state="unchecked", detail="; ".join(unchecked))
+        return NetIntegrity(id=manifest.id, state="verified", detail=None)
 
     def _fall_back_to_cpu(self, reason: str) -> None:
         with self._choice_lock:
             requested = self._settings.providers
             self._choice = ProviderChoice(requested, CPU, f"running on the CPU: {reason}")
 
-    def _model_status(self, model_id: str, loaded: dict[Path, Loaded]) -> ModelStatus:
+    def _net_status(
+        self, model_id: str, loaded: dict[Path, Loaded]
+    ) -> tuple[ModelStatus, NetIntegrity]:
+        """Whether the net can predict (and why not), and how far its files are verified.
+        A net whose files are still being verified is available: its load checks them."""
         try:
-            manifest = self.manifest(model_id)
+            manifest = self._built(model_id)
         except ModelUnavailable as error:
-            return ModelStatus(
-                id=model_id,
-                available=False,
-                loaded=False,
-                provider=None,
-                weights=None,
-                weights_detail=None,
-                reason=error.reason,
+            return _unavailable(model_id, error.reason), NetIntegrity(
+                id=model_id, state="unchecked", detail=None
             )
+        integrity = self._integrity(manifest)
+        if (problem := self._known_broken(manifest)) is not None:
+            reason = self._unavailable_reason(model_id, problem)
+            return _unavailable(model_id, reason), integrity
+        return self._available(manifest, loaded), integrity
+
+    def _available(self, manifest: Manifest, loaded: dict[Path, Loaded]) -> ModelStatus:
+        model_id = manifest.id
         session = loaded.get(self._root / model_id / manifest.model.path)
         return ModelStatus(
             id=model_id,
@@ -347,6 +425,18 @@ def _limits(settings: Settings) -> Limits:
         queue_max=settings.queue_max,
         queue_deadline_s=settings.queue_deadline_s,
         inference_deadline_s=settings.inference_deadline_s,
+    )
+
+
+def _unavailable(model_id: str, reason: str) -> ModelStatus:
+    return ModelStatus(
+        id=model_id,
+        available=False,
+        loaded=False,
+        provider=None,
+        weights=None,
+        weights_detail=None,
+        reason=reason,
     )
 
 

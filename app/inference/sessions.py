@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -24,10 +23,10 @@ from typing import Any, Protocol
 
 import onnxruntime as ort
 
+from app.inference.integrity import FileIdentity, file_identity
 from app.inference.manifest import InputSpec
 from app.settings import Settings
 
-HASH_CHUNK = 4 * 1024 * 1024
 FLOAT_TENSOR = "tensor(float)"
 # Peak memory while a model loads, in multiples of its file's size (measured: 1.76x for AlexNet,
 # 1.91x for a VGG, on the CPU provider).
@@ -82,20 +81,16 @@ class Loaded:
 
 @dataclass(frozen=True)
 class FileStamp:
-    """One version of a model file on disk: a rebuild renames a new file into place."""
+    """One version of a model file on disk (a rebuild renames a new file into place), read
+    under one manifest (the key's sha256)."""
 
     key: SessionKey
-    inode: int
-    size: int
-    mtime_ns: int
+    identity: FileIdentity
 
 
 def file_stamp(key: SessionKey) -> FileStamp | None:
-    try:
-        stat = key.path.stat()
-    except OSError:
-        return None
-    return FileStamp(key, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    identity = file_identity(key.path)
+    return None if identity is None else FileStamp(key, identity)
 
 
 def session_options(settings: Settings) -> ort.SessionOptions:
@@ -125,14 +120,6 @@ def usable_cores() -> int:
 def ort_session(path: Path, providers: list[str], options: ort.SessionOptions) -> OrtSession:
     session: OrtSession = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     return session
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def batch_capacity(session: OrtSession, spec: InputSpec, outputs: Sequence[str]) -> int | None:

@@ -1,9 +1,11 @@
-"""Services over the shared test repository (tests/conftest.py), and a seam for faults.
+"""Services over the shared test repository (tests/conftest.py), copies of it to break, and a
+seam for faults.
 
 The repository covers both input sizes: alexnet-lecture (227) and zfnet-2013 (224), untrained.
 The heavier exports and their parity checks live in tests/nets/test_export.py.
 """
 
+import shutil
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.inference.integrity import Verifier
 from app.inference.service import InferenceService
 from app.inference.sessions import OrtSession, SessionFactory, ort_session
 from app.settings import Settings
@@ -21,18 +24,38 @@ from app.settings import Settings
 @pytest.fixture
 def make_service(models_root: Path) -> Iterator[Callable[..., InferenceService]]:
     """Services over the test repository, with Settings overrides and, optionally, a session
-    factory (``open_session``); each is closed after the test."""
+    factory (``open_session``) and a background ``verifier``; each is closed after the test."""
     made: list[InferenceService] = []
 
-    def make(open_session: SessionFactory = ort_session, **overrides: object) -> InferenceService:
+    def make(
+        open_session: SessionFactory = ort_session,
+        verifier: Verifier | None = None,
+        **overrides: object,
+    ) -> InferenceService:
         settings = Settings(models_dir=models_root, providers="cpu", build_on_start=False)
-        service = InferenceService(settings.model_copy(update=overrides), open_session=open_session)
+        service = InferenceService(
+            settings.model_copy(update=overrides), open_session=open_session, verifier=verifier
+        )
         made.append(service)
         return service
 
     yield make
     for service in made:
         service.close()
+
+
+@pytest.fixture
+def repository(models_root: Path, tmp_path: Path) -> Path:
+    """A copy of the test repository whose files are hard links: cheap, and safe to break by
+    replacing files."""
+    root = tmp_path / "models"
+    shutil.copytree(
+        models_root,
+        root,
+        copy_function=lambda source, target: Path(target).hardlink_to(source),
+        ignore=shutil.ignore_patterns(".build.lock"),
+    )
+    return root
 
 
 class FaultySession:

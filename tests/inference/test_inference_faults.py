@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from damage import flip_bytes_in_the_middle
 
 from app.inference.errors import ModelUnavailable
 from app.inference.service import InferenceService
@@ -23,22 +24,6 @@ def replace(path: Path, data: bytes) -> None:
     """Write a new file in place of ``path`` (never into it: it is hard-linked to the original)."""
     path.unlink()
     path.write_bytes(data)
-
-
-def private_copy(path: Path) -> None:
-    """Make ``path`` a file of its own, safe to change in place."""
-    copy = path.with_name(path.name + ".copy")
-    shutil.copyfile(path, copy)
-    os.replace(copy, path)
-
-
-def flip_bytes_in_the_middle(path: Path) -> None:
-    private_copy(path)
-    with path.open("r+b") as file:
-        file.seek(path.stat().st_size // 2)
-        data = file.read(64)
-        file.seek(-len(data), os.SEEK_CUR)
-        file.write(bytes(255 - byte for byte in data))
 
 
 def manifest_of(folder: Path) -> dict[str, Any]:
@@ -101,26 +86,12 @@ BREAKS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "missing": (missing, "1/model.onnx is missing"),
     "0 bytes": (empty, "1/model.onnx has 0 bytes, the manifest says "),
     "truncated": (truncated, f"1/model.onnx has {CHUNK} bytes, the manifest says "),
-    "corrupt": (corrupt, "1/model.onnx does not match the sha256 in its manifest"),
+    "corrupt": (corrupt, "1/model.onnx does not match the sha256 in its manifest: expected "),
     "sha256 mismatch": (sha_mismatch, "1/model.onnx does not match the sha256 in its manifest"),
     "unloadable": (zeros_the_manifest_vouches_for, "onnxruntime cannot load 1/model.onnx: "),
     "wrong input shape": (wrong_input_shape, "224, 224]; the manifest says float32 [N, 3, 227"),
     "corrupt features": (corrupt_features, "features.onnx does not match the sha256"),
 }
-
-
-@pytest.fixture
-def repository(models_root: Path, tmp_path: Path) -> Path:
-    """A copy of the test repository whose files are hard links: cheap, and safe to break by
-    replacing files."""
-    root = tmp_path / "models"
-    shutil.copytree(
-        models_root,
-        root,
-        copy_function=lambda source, target: Path(target).hardlink_to(source),
-        ignore=shutil.ignore_patterns(".build.lock"),
-    )
-    return root
 
 
 def rebuild(root: Path, models_root: Path, net: str) -> None:
