@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from app.web.errors import ApiError
+from app.web.responses import accepts_gzip
 
 URL_PREFIX = "/static/"
 HASH_LENGTH = 12
@@ -36,6 +37,13 @@ MEDIA_TYPES = {
 # `import ... from "./x.js"`, `import "./x.js"` and `import("./x.js")` with a relative path.
 IMPORT = re.compile(r"""(\bfrom\s*|\bimport\s*\(?\s*)(["'])(\.{1,2}/[^"']+)\2""")
 VENDOR_DIR = "vendor/"
+# V8's explicit compile hint: a script whose first line is this magic comment has every function
+# compiled eagerly, on a background thread while it downloads, instead of lazily on first call.
+# Plotly's bundle calls most of its functions while it loads and draws the first chart; with the
+# hint, that chart came about 70 ms sooner in headless Chromium (docs/web.md). Added when served,
+# so the vendored file stays byte for byte upstream's.
+COMPILE_HINT = b"//# allFunctionsCalledOnLoad\n"
+EAGERLY_COMPILED = frozenset({"vendor/plotly/plotly-basic.min.js"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,8 @@ class Assets:
         body = self._sources[path]
         if path.endswith(".js") and not path.startswith(VENDOR_DIR):
             body = self._rewrite_imports(path, body, (*chain, path))
+        if path in EAGERLY_COMPILED:
+            body = COMPILE_HINT + body
         digest = hashlib.sha256(body).hexdigest()[:HASH_LENGTH]
         media_type = _media_type(path)
         compress = media_type.startswith(COMPRESSIBLE) and len(body) >= GZIP_MIN_BYTES
@@ -139,7 +149,7 @@ def asset_response(asset: Asset, request: Request, max_age: int) -> Response:
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
     body = asset.body
-    if asset.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+    if asset.gzipped is not None and accepts_gzip(request):
         body = asset.gzipped
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type=asset.media_type, headers=headers)

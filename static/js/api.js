@@ -32,3 +32,12 @@ export async function post(url, body, accept = 'application/json') {
 export async function postForm(url, form) {
   return parse(await fetch(url, { method: 'POST', headers: { Accept: 'application/json' }, body: form }));
 }
+
+// JSON the server carried in the page (templates/macros.html, page_data): the same text the
+// API answers at the element's data-src, there from the first byte, so the first chart waits
+// for no request. Inert data in an attribute: the page runs no inline script.
+export function embeddedJSON(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no data #${id}`);
+  return JSON.parse(el.dataset.json);
+}

@@ -47,8 +47,16 @@ function valueAxis(title, extra = {}) {
   };
 }
 
+// The element is as tall as its figure. Plotly's responsive resize (a window resized, a page
+// printed or captured whole) autosizes both sides from the element: the width follows the
+// page, and the height stays the figure's instead of collapsing to the element's border.
+function fitHeight(el, height) {
+  if (height) el.style.height = `${height}px`;
+}
+
 export function draw(el, figure, instance = plotly()) {
   drawnWith.set(el, instance);
+  fitHeight(el, figure.layout.height);
   const config = {
     ...PLOTLY_CONFIG,
     toImageButtonOptions: { ...PLOTLY_CONFIG.toImageButtonOptions, filename: el.id },
@@ -326,6 +334,7 @@ export function shareRanges(elements, axes) {
     update[`${axis}.range`] = [low, high];
     update[`${axis}.autorange`] = false;
   }
+  elements.forEach((el) => fitHeight(el, update.height));
   return Promise.all(elements.map((el) => drawnWith.get(el)?.relayout(el, update)));
 }
 

@@ -47,6 +47,15 @@ export function drawBoxesInto(id, table) {
   return drawBoxes(el, table).then(() => el);
 }
 
+// Resolves once the browser has painted what was drawn so far (the next frame has run), so the
+// next chart starts in a new task. A hidden tab paints no frames: there, only the task ends.
+export function afterPaint() {
+  return new Promise((resolve) => {
+    if (document.visibilityState === 'hidden') setTimeout(resolve, 0);
+    else requestAnimationFrame(() => setTimeout(resolve, 0));
+  });
+}
+
 export function fail(ids, error) {
   for (const id of ids) {
     const el = document.getElementById(id);

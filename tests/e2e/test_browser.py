@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -238,4 +239,114 @@ def test_the_api_docs_load_from_our_own_files(page: Page, problems: Problems) ->
     page.goto("/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("ConvAtlas")
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert problems.all() == []
+
+
+# Records every Content-Security-Policy violation in an attribute (Playwright injects it through
+# DevTools, so the policy does not apply to it; reading an attribute needs no eval).
+CSP_PROBE = """
+document.addEventListener('securitypolicyviolation', (event) => {
+  const seen = document.documentElement.dataset.cspViolations;
+  const what = `${event.violatedDirective} ${event.blockedURI}`;
+  document.documentElement.dataset.cspViolations = seen ? `${seen} | ${what}` : what;
+});
+"""
+# Records the order in which the charts got their first SVG.
+DRAW_ORDER_PROBE = """
+const drawn = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('.js-plotly-plot')) {
+    if (!drawn.includes(el.id) && el.querySelector('.main-svg')) drawn.push(el.id);
+  }
+  if (drawn.length) document.documentElement.dataset.drawOrder = drawn.join(' ');
+}).observe(document, { childList: true, subtree: true });
+"""
+NET_PLOTS = ["volume", "cost", "share", "boxes", "rf"]
+CHART_PAGES = {
+    "/": ["timeline-chart"],
+    "/nets/alexnet-lecture": [f"net-{key}" for key in NET_PLOTS],
+    "/nets/vgg19-bn": [f"net-{key}" for key in NET_PLOTS],
+    "/compare": [
+        "overlay-sides",
+        "overlay-depth",
+        *[f"{side}-{key}" for side in "ab" for key in NET_PLOTS],
+    ],
+}
+
+
+def _embedded(page: Page, element_id: str) -> tuple[str, Any]:
+    """The API URL a page's data element names, and the JSON it carries."""
+    element = page.locator(f"#{element_id}")
+    src = element.get_attribute("data-src") or ""
+    return src, json.loads(element.get_attribute("data-json") or "null")
+
+
+@pytest.mark.parametrize("path", list(CHART_PAGES))
+def test_every_chart_is_drawn_from_the_data_in_the_page(
+    page: Page, problems: Problems, base_url: str, path: str
+) -> None:
+    """The charts need no request for their data, all of them get drawn (the first one first,
+    the rest after it), and the strict policy is never violated on the way."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url.removeprefix(base_url)))
+    page.add_init_script(CSP_PROBE)
+    page.add_init_script(DRAW_ORDER_PROBE)
+    page.goto(path)
+    for element_id in CHART_PAGES[path]:
+        page.wait_for_selector(f"#{element_id}.js-plotly-plot .main-svg", state="attached")
+    page.wait_for_load_state("networkidle")
+    order = (page.get_attribute("html", "data-draw-order") or "").split()
+    assert sorted(order) == sorted(CHART_PAGES[path])
+    assert order[0] == CHART_PAGES[path][0]  # the first chart on the page is drawn first
+    if path.startswith("/nets/"):
+        assert order == CHART_PAGES[path]  # then the others, one at a time, in page order
+    charted = [url for url in requested if url.startswith("/api/") and "/api/predict" not in url]
+    assert charted == []
+    for element in page.locator(".page-data").all():
+        src, value = _embedded(page, element.get_attribute("id") or "")
+        assert value == httpx.get(base_url + src).json(), src
+    assert page.get_attribute("html", "data-csp-violations") is None
+    assert problems.all() == []
+
+
+@pytest.mark.parametrize("path", ["/", "/nets/vgg16", "/compare", "/custom"])
+def test_every_module_a_page_loads_was_preloaded(
+    page: Page, problems: Problems, base_url: str, path: str
+) -> None:
+    modules: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            modules.append(request.url.removeprefix(base_url))
+            if "/static/js/" in request.url
+            else None
+        ),
+    )
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    preloaded = page.locator("link[rel=modulepreload]").evaluate_all(
+        "(links) => links.map((link) => link.getAttribute('href'))"
+    )
+    assert modules
+    assert set(modules) <= set(preloaded)
+    assert problems.all() == []
+
+
+def test_a_resized_window_keeps_every_chart_whole(page: Page, problems: Problems) -> None:
+    """Plotly's responsive resize takes the height from the element: it must stay the figure's
+    (a window resized, or a page captured whole, once collapsed every chart to its border)."""
+    page.goto("/nets/alexnet-lecture")
+    ids = CHART_PAGES["/nets/alexnet-lecture"]
+    for element_id in ids:
+        page.wait_for_selector(f"#{element_id}.js-plotly-plot .main-svg", state="attached")
+    before = {element_id: page.locator(f"#{element_id}").bounding_box() for element_id in ids}
+    svg = "#net-rf .main-svg"
+    width = page.locator(svg).first.get_attribute("width")
+    page.set_viewport_size({"width": 1100, "height": 800})
+    # Plotly redraws 100 ms after a resize: the last chart's new width is the sign it has.
+    page.wait_for_selector(f"{svg}:not([width='{width}'])", state="attached")
+    for element_id in ids:
+        box = page.locator(f"#{element_id}").bounding_box()
+        assert box is not None
+        assert box["height"] == (before[element_id] or {}).get("height"), element_id
     assert problems.all() == []

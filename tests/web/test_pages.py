@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
+from collections.abc import Iterator
+from html import unescape
+from typing import Any, NamedTuple
 
+import anyio.to_thread
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.datastructures import Headers
 
 from app.core.calculator import builtin_table
 from app.specs import builtin_registry
+from app.web.app import create_app
 from app.web.catalog import (
     comparison,
     decode_spec,
@@ -17,6 +26,10 @@ from app.web.catalog import (
     families,
     lecture_entries,
 )
+from app.web.routers.pages import PAGE_CACHE_SIZE, VERDICTS, PageCache, prerender
+from app.web.security import PAGE_POLICY
+
+from .support import error_of
 
 IDS = builtin_registry().ids()
 
@@ -44,7 +57,7 @@ def test_a_net_page_has_one_table_row_per_layer(client: TestClient, net_id: str)
     table = builtin_table(net_id)
     assert len(re.findall(r'<tr id="net-layer-\d+" class="layer', html)) == len(table.layers)
     assert len(re.findall(r'<tr id="net-arith-\d+" class="arith"', html)) == len(table.layers)
-    assert f'data-table-url="/api/architectures/{net_id}/table"' in html
+    assert f'data-src="/api/architectures/{net_id}/table"' in html
     assert '<section id="predict"' in html
 
 
@@ -140,3 +153,268 @@ def test_the_custom_table_fragment_is_the_same_table(client: TestClient) -> None
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert len(re.findall(r'<tr id="custom-layer-\d+"', fragment.text)) == len(spec["layers"])
+
+
+# --- the chart data in the page ------------------------------------------------------------
+
+PAGE_DATA = re.compile(
+    r'<div id="(?P<id>[\w-]+)" class="page-data" data-src="(?P<src>[^"]+)" '
+    r'data-json="(?P<json>[^"]*)" hidden></div>'
+)
+
+
+def _page_data(html: str) -> dict[str, tuple[str, Any]]:
+    """Each data element of a page: id -> (the API URL it names, its JSON, parsed)."""
+    return {
+        match["id"]: (unescape(match["src"]), json.loads(unescape(match["json"])))
+        for match in PAGE_DATA.finditer(html)
+    }
+
+
+@pytest.mark.parametrize("net_id", IDS)
+def test_a_net_page_carries_its_table_json_as_the_api_serves_it(
+    client: TestClient, net_id: str
+) -> None:
+    data = _page_data(client.get(f"/nets/{net_id}").text)
+    url, table = data["net-table-data"]
+    assert url == f"/api/architectures/{net_id}/table"
+    assert table == client.get(url).json()
+
+
+@pytest.mark.parametrize(
+    ("query", "a", "b"),
+    [
+        ("", "alexnet-lecture", "zfnet-lecture"),
+        ("?a=vgg19-bn&b=alexnet-2012", "vgg19-bn", "alexnet-2012"),
+    ],
+)
+def test_the_compare_page_carries_the_comparison_and_both_tables(
+    client: TestClient, query: str, a: str, b: str
+) -> None:
+    data = _page_data(client.get(f"/compare{query}").text)
+    assert set(data) == {"compare-data", "table-a-data", "table-b-data"}
+    assert data["compare-data"][0] == f"/api/compare?a={a}&b={b}"
+    assert data["table-a-data"][0] == f"/api/architectures/{a}/table"
+    assert data["table-b-data"][0] == f"/api/architectures/{b}/table"
+    for url, value in data.values():
+        assert value == client.get(url).json()
+
+
+def test_the_home_page_carries_the_timeline(client: TestClient) -> None:
+    url, value = _page_data(client.get("/").text)["timeline-data"]
+    assert url == "/api/timeline"
+    assert value == client.get(url).json()
+
+
+def test_page_data_cannot_end_its_element() -> None:
+    """Text in the data (a note, a citation) is autoescaped: it cannot close the attribute."""
+    templates = create_app().state.templates
+    hostile = json.dumps({"note": '"><script>alert(1)</script>&amp;'})
+    html = templates.env.from_string(
+        '{% from "macros.html" import page_data %}{{ page_data("d", "/api/x", json) }}'
+    ).render(json=hostile)
+    assert "<script" not in html
+    assert _page_data(html)["d"] == ("/api/x", json.loads(hostile))
+
+
+STATIC_IMPORT = re.compile(r"""\bfrom\s*["'](/static/[^"']+)["']""")
+
+
+@pytest.mark.parametrize(
+    ("path", "entry"),
+    [
+        ("/", "home"),
+        ("/nets/vgg16", "net"),
+        ("/compare", "compare"),
+        ("/custom", "custom"),
+    ],
+)
+def test_chart_pages_preload_their_whole_module_graph_and_plotly(
+    client: TestClient, path: str, entry: str
+) -> None:
+    html = client.get(path).text
+    head = html.split("</head>")[0]
+    preloaded = re.findall(r'<link rel="modulepreload" href="([^"]+)">', head)
+    module = re.findall(r'<script type="module" src="([^"]+)"></script>', html)
+    assert len(module) == 1
+    assert re.fullmatch(rf"/static/js/pages/{entry}\.[0-9a-f]{{12}}\.js", module[0])
+    graph, queue = [module[0]], [module[0]]
+    while queue:
+        response = client.get(queue.pop())
+        assert response.status_code == 200
+        for url in STATIC_IMPORT.findall(response.text):
+            if url not in graph:
+                graph.append(url)
+                queue.append(url)
+    assert sorted(preloaded) == sorted(graph)
+    assert preloaded[0] == module[0]
+    plotly = re.findall(r'<script defer src="(/static/vendor/plotly/plotly-basic[^"]+)">', html)
+    assert f'<link rel="preload" as="script" href="{plotly[0]}">' in head
+
+
+# --- built-in pages: rendered once, kept as bytes --------------------------------------------
+
+BUILT_IN_PAGES = [
+    "/",
+    "/nets/alexnet-lecture",
+    "/nets/vgg19-bn",
+    "/compare",
+    "/compare?a=vgg11&b=vgg19-bn",
+    "/lecture",
+    "/lecture?verdict=differs",
+    "/custom",
+    "/custom?from=zfnet-2013",
+]
+
+
+def _raw(client: TestClient, url: str, encoding: str, host: str | None = None) -> Raw:
+    headers = {"accept-encoding": encoding, **({"host": host} if host else {})}
+    with client.stream("GET", url, headers=headers) as response:
+        return Raw(response.status_code, b"".join(response.iter_raw()), response.headers)
+
+
+class Raw(NamedTuple):
+    status: int
+    body: bytes
+    headers: Headers
+
+
+@pytest.fixture(scope="module")
+def fresh_app() -> Iterator[tuple[FastAPI, TestClient]]:
+    """An app of its own, so the tests can look into and replace its page cache."""
+    app = create_app()
+    with TestClient(app) as test_client:
+        yield app, test_client
+
+
+@pytest.mark.parametrize("url", BUILT_IN_PAGES)
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_a_built_in_page_is_the_same_bytes_every_time_with_every_header(
+    fresh_app: tuple[FastAPI, TestClient], url: str, encoding: str
+) -> None:
+    app, client = fresh_app
+    app.state.page_cache = PageCache()
+    first = _raw(client, url, encoding)
+    second = _raw(client, url, encoding)
+    assert first.status == second.status == 200
+    assert first.body == second.body
+    assert dict(first.headers) == dict(second.headers)
+    headers = first.headers
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["content-security-policy"] == PAGE_POLICY
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["vary"] == "Accept-Encoding"
+    assert headers["content-length"] == str(len(first.body))
+    if encoding == "gzip":
+        assert headers["content-encoding"] == "gzip"
+        text = gzip.decompress(first.body)
+    else:
+        assert "content-encoding" not in headers
+        text = first.body
+    assert text == _raw(client, url, "identity").body
+    assert text.startswith(b"<!doctype html>")
+
+
+def test_built_in_pages_are_answered_without_a_thread(
+    fresh_app: tuple[FastAPI, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once rendered, a built-in page is answered on the event loop: no threadpool hop to wait
+    for behind a saturated inference."""
+    _, client = fresh_app
+    for url in BUILT_IN_PAGES:
+        assert client.get(url).status_code == 200
+    threads: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        threads.append(args[0])
+        return await run_sync(*args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    for url in BUILT_IN_PAGES:
+        for encoding in ("gzip", "identity"):
+            assert _raw(client, url, encoding).status == 200
+    assert threads == []
+    assert client.get("/custom", params={"spec": encode_spec({"layers": []})}).status_code == 200
+    assert threads  # a user's spec is rendered per request, in the threadpool
+
+
+def test_the_rendered_bytes_do_not_depend_on_the_request(
+    fresh_app: tuple[FastAPI, TestClient],
+) -> None:
+    app, client = fresh_app
+    for url in ("/nets/zfnet-lecture", "/compare"):
+        app.state.page_cache = PageCache()
+        one = _raw(client, url, "gzip")
+        app.state.page_cache = PageCache()
+        other = _raw(client, url, "gzip", host="convatlas.example.org:8443")
+        assert one.body == other.body
+
+
+def test_the_page_cache_is_bounded(fresh_app: tuple[FastAPI, TestClient]) -> None:
+    app, client = fresh_app
+    cache = app.state.page_cache = PageCache(maxsize=3)
+    bodies = {url: _raw(client, url, "gzip").body for url in BUILT_IN_PAGES}
+    assert len(cache) == 3
+    assert ("custom", "zfnet-2013") in cache  # the most recent stay
+    assert ("net", "alexnet-lecture") not in cache
+    for url, body in bodies.items():  # an evicted page is rendered again, to the same bytes
+        assert _raw(client, url, "gzip").body == body
+    assert len(cache) == 3
+    n = len(IDS)
+    every_built_in_page = 1 + n + n * n + 1 + len(VERDICTS) + n
+    assert every_built_in_page <= PAGE_CACHE_SIZE
+
+
+def test_the_page_cache_drops_the_least_recently_used() -> None:
+    cache = PageCache(maxsize=2)
+    cache.put(("a",), b"a")
+    cache.put(("b",), b"b")
+    assert cache.get(("a",)) == b"a"  # now b is the oldest
+    cache.put(("c",), b"c")
+    assert ("b",) not in cache
+    assert cache.get(("a",)) == b"a"
+    assert cache.get(("c",)) == b"c"
+    assert len(cache) == 2
+
+
+def test_only_built_in_pages_are_kept(fresh_app: tuple[FastAPI, TestClient]) -> None:
+    app, client = fresh_app
+    cache = app.state.page_cache = PageCache()
+    spec = editable_spec(builtin_registry().get("alexnet-lecture"))
+    assert client.get("/custom", params={"spec": encode_spec(spec)}).status_code == 200
+    assert client.get("/lecture", params={"verdict": "nope"}).status_code == 200
+    for url in ("/nets/lenet", "/compare?a=lenet", "/compare?b=lenet", "/custom?from=lenet"):
+        assert client.get(url).status_code == 404
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("url", ["/nets/lenet", "/compare?a=alexnet-lecture&b=lenet"])
+def test_an_unknown_net_is_the_same_404_as_ever(client: TestClient, url: str) -> None:
+    response = client.get(url, headers={"accept": "application/json"})
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "unknown_net"
+    assert error["id"] == "lenet"
+    assert error["known"] == IDS
+    page = client.get(url, headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["content-security-policy"] == PAGE_POLICY
+    assert all(f'<a href="/nets/{net_id}">' in page.text for net_id in IDS)
+
+
+def test_prerender_keeps_every_built_in_page_but_the_pairs(
+    fresh_app: tuple[FastAPI, TestClient],
+) -> None:
+    app, client = fresh_app
+    cache = app.state.page_cache = PageCache()
+    assert client.portal is not None  # the app's own event loop, as in the lifespan
+    kept = client.portal.call(prerender, app)
+    assert kept == len(cache) == 1 + 1 + 1 + len(VERDICTS) + 2 * len(IDS)
+    rendered = {url: _raw(client, url, "gzip").body for url in BUILT_IN_PAGES}
+    assert len(cache) == kept + 1  # only the pair of VGGs was rendered on request
+    app.state.page_cache = PageCache()
+    for url, body in rendered.items():
+        assert _raw(client, url, "gzip").body == body

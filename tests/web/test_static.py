@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.web.assets import URL_PREFIX, Assets
+from app.web.assets import COMPILE_HINT, URL_PREFIX, Assets
 
 from .support import error_of
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
 
 
 def _asset_urls(html: str) -> list[str]:
@@ -105,3 +107,18 @@ def test_the_gzipped_body_is_exactly_the_file(client: TestClient) -> None:
         compressed = b"".join(response.iter_raw())
     assert response.headers["content-encoding"] == "gzip"
     assert gzip.decompress(compressed) == plain
+
+
+def test_plotly_is_served_with_v8s_compile_hint_and_otherwise_as_vendored(
+    client: TestClient,
+) -> None:
+    url = next(u for u in _asset_urls(client.get("/").text) if "plotly-basic" in u)
+    served = client.get(url).content
+    vendored = (STATIC / "vendor" / "plotly" / "plotly-basic.min.js").read_bytes()
+    assert served == COMPILE_HINT + vendored
+
+
+def test_our_own_modules_get_no_compile_hint(client: TestClient) -> None:
+    urls = [u for u in _asset_urls(client.get("/nets/vgg16").text) if "/js/" in u]
+    assert urls
+    assert not any(client.get(url).content.startswith(COMPILE_HINT) for url in urls)

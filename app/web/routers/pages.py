@@ -1,19 +1,35 @@
-"""The server-rendered pages. Each reads the same catalog the API serves; the charts on them
-fetch the API's JSON themselves (the URLs are in data- attributes, never in inline scripts).
+"""The server-rendered pages. Each reads the same catalog the API serves, and carries the JSON
+its charts draw as inert data (a ``data-json`` attribute, never a script): the same text as the
+API's answer, there from the first byte, so the first chart waits for no request.
+
+The built-in pages (home, each net, each pair of built-in nets, the lecture page and each of its
+verdict filters, the editor opened on a built-in spec) depend on built-in data only, which never
+changes while the server runs: each is rendered once, in the threadpool, and kept gzipped in a
+bounded LRU cache (``PageCache``). Their routes are ``async``, so a cached page is answered on
+the event loop without a thread hop: it stays fast while ONNX Runtime holds every core. The
+rendered bytes depend on nothing in the request (links are relative, the host is never used).
+A custom spec's page depends on the user's input and is rendered per request.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from app.core.calculator import builtin_table
 from app.core.errors import SpecInvalid, SpecIssue
 from app.core.table import Table
 from app.core.timeline import timeline
+from app.settings import Settings
 from app.specs import builtin_registry
 from app.web.catalog import (
     analyze_cached,
@@ -25,8 +41,10 @@ from app.web.catalog import (
     lecture_entries,
     summaries,
     summary_of,
+    table_json,
 )
 from app.web.deps import NetId, SettingsDep, SpecBody, TemplatesDep
+from app.web.responses import accepts_gzip
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,47 +54,154 @@ DEFAULT_CUSTOM = "alexnet-lecture"
 # Settings always shown on the compare page; any other shows only where the two nets differ.
 PRIMARY_SETTINGS = ("filters", "units", "kernel", "stride", "padding", "output_size")
 VERDICTS = ("exact", "rounded", "differs", "context")
+# Built-in pages kept rendered: with 13 nets there are 1 home + 13 nets + 169 pairs + 5 lecture
+# filters + 13 editors = 201, about 8 KB each gzipped; beyond this many, the least recently used
+# goes (a registry with more nets stays bounded too).
+PAGE_CACHE_SIZE = 256
+GZIP_LEVEL = 9
 
 OptionalId = Annotated[str | None, Query(max_length=64)]
+PageKey = tuple[str | None, ...]
 
 
-def _render(
-    templates: TemplatesDep, request: Request, name: str, context: dict[str, Any]
-) -> HTMLResponse:
-    response: HTMLResponse = templates.TemplateResponse(request, name, context)
-    return response
+class PageCache:
+    """Rendered pages, gzipped, by key; at most ``maxsize``, least recently used out first.
+
+    Only ever touched from the event loop (the async routes), so it needs no lock.
+    """
+
+    def __init__(self, maxsize: int = PAGE_CACHE_SIZE) -> None:
+        self.maxsize = maxsize
+        self._pages: OrderedDict[PageKey, bytes] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def __contains__(self, key: PageKey) -> bool:
+        return key in self._pages
+
+    def get(self, key: PageKey) -> bytes | None:
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def put(self, key: PageKey, gzipped: bytes) -> None:
+        self._pages[key] = gzipped
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.maxsize:
+            self._pages.popitem(last=False)
+
+
+def page_cache(app: FastAPI) -> PageCache:
+    """The app's page cache (one per app: each has its own templates and settings)."""
+    cache: PageCache | None = getattr(app.state, "page_cache", None)
+    if cache is None:
+        cache = app.state.page_cache = PageCache()
+    return cache
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates
+
+
+def _render(templates: Jinja2Templates, name: str, context: dict[str, Any]) -> str:
+    return templates.get_template(name).render(context)
+
+
+def _gzip_page(render: Callable[[], str]) -> bytes:
+    # mtime=0: the same page is the same bytes, whenever it was rendered.
+    return gzip.compress(render().encode("utf-8"), compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def _cached_response(gzipped: bytes, request: Request) -> Response:
+    """The headers GZipMiddleware gives a page: gzip where the client takes it (the middleware
+    passes an encoded body through), else the plain page (it then adds Vary itself)."""
+    if accepts_gzip(request):
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return HTMLResponse(gzipped, headers=headers)
+    return HTMLResponse(gzip.decompress(gzipped))
+
+
+async def _page_bytes(app: FastAPI, key: PageKey, render: Callable[[], str]) -> bytes:
+    """The page under ``key``, gzipped; rendered in the threadpool the first time only."""
+    cache = page_cache(app)
+    gzipped = cache.get(key)
+    if gzipped is None:
+        gzipped = await run_in_threadpool(_gzip_page, render)
+        cache.put(key, gzipped)
+    return gzipped
+
+
+async def _cached(request: Request, key: PageKey, render: Callable[[], str]) -> Response:
+    return _cached_response(await _page_bytes(request.app, key, render), request)
+
+
+async def _uncached(render: Callable[[], str]) -> HTMLResponse:
+    return HTMLResponse(await run_in_threadpool(render))
+
+
+def _home(templates: Jinja2Templates) -> str:
+    data = timeline()
+    context = {
+        "families": families(),
+        "timeline": data,
+        "timeline_json": data.model_dump_json(),
+        "count": len(summaries()),
+    }
+    return _render(templates, "home.html", context)
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, templates: TemplatesDep) -> HTMLResponse:
-    context = {"families": families(), "timeline": timeline(), "count": len(summaries())}
-    return _render(templates, request, "home.html", context)
+async def home(request: Request) -> Response:
+    templates = _templates(request)
+    return await _cached(request, ("home",), lambda: _home(templates))
+
+
+def _net(templates: Jinja2Templates, net_id: str) -> str:
+    context = {
+        "spec": builtin_registry().get(net_id),
+        "table": builtin_table(net_id),
+        "table_json": table_json(net_id).decode("utf-8"),
+        "summary": summary_of(net_id),
+    }
+    return _render(templates, "net.html", context)
 
 
 @router.get("/nets/{net_id}", response_class=HTMLResponse)
-def net_page(net_id: NetId, request: Request, templates: TemplatesDep) -> HTMLResponse:
-    spec = builtin_registry().get(net_id)
-    context = {"spec": spec, "table": builtin_table(net_id), "summary": summary_of(net_id)}
-    return _render(templates, request, "net.html", context)
+async def net_page(net_id: NetId, request: Request) -> Response:
+    builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
+    templates = _templates(request)
+    return await _cached(request, ("net", net_id), lambda: _net(templates, net_id))
 
 
-@router.get("/compare", response_class=HTMLResponse)
-def compare_page(
-    request: Request, templates: TemplatesDep, a: OptionalId = None, b: OptionalId = None
-) -> HTMLResponse:
-    a = a or DEFAULT_A
-    b = b or (DEFAULT_B if a != DEFAULT_B else DEFAULT_A)
+def _compare(templates: Jinja2Templates, a: str, b: str) -> str:
     result = comparison(a, b)
     context = {
         "a": a,
         "b": b,
         "result": result,
+        "comparison_json": result.model_dump_json(),
+        "table_a_json": table_json(a).decode("utf-8"),
+        "table_b_json": table_json(b).decode("utf-8"),
         "nets": summaries(),
         "primary": PRIMARY_SETTINGS,
         "summary_a": summary_of(a),
         "summary_b": summary_of(b),
     }
-    return _render(templates, request, "compare.html", context)
+    return _render(templates, "compare.html", context)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare_page(request: Request, a: OptionalId = None, b: OptionalId = None) -> Response:
+    a = a or DEFAULT_A
+    b = b or (DEFAULT_B if a != DEFAULT_B else DEFAULT_A)
+    registry = builtin_registry()
+    registry.get(a)  # unknown ids: the same 404 as comparison(a, b) gives
+    registry.get(b)
+    templates = _templates(request)
+    return await _cached(request, ("compare", a, b), lambda: _compare(templates, a, b))
 
 
 def _editor_spec(raw: object) -> dict[str, Any]:
@@ -103,16 +228,9 @@ def _layer_texts(spec: dict[str, Any]) -> list[str]:
     ]
 
 
-@router.get("/custom", response_class=HTMLResponse)
-def custom_page(
-    request: Request,
-    templates: TemplatesDep,
-    settings: SettingsDep,
-    start: Annotated[str | None, Query(alias="from", max_length=64)] = None,
-    spec: Annotated[str | None, Query()] = None,
-) -> HTMLResponse:
+def _custom(templates: Jinja2Templates, settings: Settings, start: str, spec: str | None) -> str:
     load_error = None
-    editor = editable_spec(builtin_registry().get(start or DEFAULT_CUSTOM))
+    editor = editable_spec(builtin_registry().get(start))
     if spec is not None:
         try:
             editor = _editor_spec(decode_spec(spec, settings.max_body_analyze))
@@ -132,28 +250,69 @@ def custom_page(
         "issues_by_layer": by_layer,
         "general_issues": general,
         "load_error": load_error,
-        "start": start or DEFAULT_CUSTOM,
+        "start": start,
         "nets": summaries(),
         "spec_param": encode_spec(editor),
     }
-    return _render(templates, request, "custom.html", context)
+    return _render(templates, "custom.html", context)
+
+
+@router.get("/custom", response_class=HTMLResponse)
+async def custom_page(
+    request: Request,
+    start: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    spec: Annotated[str | None, Query()] = None,
+) -> Response:
+    """A built-in spec in the editor is a built-in page; a user's ``?spec=`` is rendered per
+    request (in the threadpool: decoding and analysing it is work)."""
+    start = start or DEFAULT_CUSTOM
+    builtin_registry().get(start)  # an unknown id: 404 naming the known ones
+    templates = _templates(request)
+    settings: Settings = request.app.state.settings
+    if spec is None:
+        return await _cached(
+            request, ("custom", start), lambda: _custom(templates, settings, start, None)
+        )
+    return await _uncached(lambda: _custom(templates, settings, start, spec))
 
 
 @router.post("/custom/table", response_class=HTMLResponse)
-def custom_table(
-    request: Request, templates: TemplatesDep, settings: SettingsDep, spec: SpecBody
-) -> Response:
+def custom_table(templates: TemplatesDep, settings: SettingsDep, spec: SpecBody) -> Response:
     """The custom page's table and totals as an HTML fragment, from the same template."""
     table = analyze_cached(spec, settings.spec_limits)
-    return _render(templates, request, "partials/custom_results.html", {"table": table})
+    return HTMLResponse(_render(templates, "partials/custom_results.html", {"table": table}))
 
 
-@router.get("/lecture", response_class=HTMLResponse)
-def lecture_page(
-    request: Request, templates: TemplatesDep, verdict: OptionalId = None
-) -> HTMLResponse:
+def _lecture(templates: Jinja2Templates, verdict: str | None) -> str:
     entries = lecture_entries()
     counts = {name: sum(1 for entry in entries if entry.verdict == name) for name in VERDICTS}
     shown = [entry for entry in entries if verdict in (None, entry.verdict)]
     context = {"entries": shown, "counts": counts, "verdict": verdict, "total": len(entries)}
-    return _render(templates, request, "lecture.html", context)
+    return _render(templates, "lecture.html", context)
+
+
+@router.get("/lecture", response_class=HTMLResponse)
+async def lecture_page(request: Request, verdict: OptionalId = None) -> Response:
+    templates = _templates(request)
+    render = partial(_lecture, templates, verdict)
+    if verdict is None or verdict in VERDICTS:
+        return await _cached(request, ("lecture", verdict), render)
+    return await _uncached(render)  # any other filter: no row matches, and it is not kept
+
+
+async def prerender(app: FastAPI) -> int:
+    """Render every built-in page but the pairs into the cache (the lecture's pair included),
+    so not even a first visit renders; about a second of one core. Returns the pages kept."""
+    templates: Jinja2Templates = app.state.templates
+    settings: Settings = app.state.settings
+    pages: list[tuple[PageKey, Callable[[], str]]] = [
+        (("home",), partial(_home, templates)),
+        (("compare", DEFAULT_A, DEFAULT_B), partial(_compare, templates, DEFAULT_A, DEFAULT_B)),
+    ]
+    pages += [(("lecture", v), partial(_lecture, templates, v)) for v in (None, *VERDICTS)]
+    for net_id in builtin_registry().ids():
+        pages.append((("net", net_id), partial(_net, templates, net_id)))
+        pages.append((("custom", net_id), partial(_custom, templates, settings, net_id, None)))
+    for key, render in pages:
+        await _page_bytes(app, key, render)
+    return len(pages)

@@ -1,8 +1,8 @@
-import { getJSON } from '../api.js';
+import { embeddedJSON } from '../api.js';
 import { overlayFigures, shareRanges } from '../charts.js';
 import { CHART } from '../config.js';
-import { chartIds, drawNetCharts } from '../netcharts.js';
-import { drawInto, fail, start } from '../page.js';
+import { NET_CHARTS, chartIds, netChartDrawers } from '../netcharts.js';
+import { afterPaint, drawInto, fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
 
 // Value axes the two nets' side-by-side charts share (the boxes share both, so one scale).
@@ -15,26 +15,23 @@ const SHARED = {
 
 start();
 startPredict();
-const source = document.querySelector('[data-compare-url]');
-const ids = [...chartIds('a'), ...chartIds('b'), 'overlay-sides', 'overlay-depth'];
+const ids = ['overlay-sides', 'overlay-depth', ...chartIds('a'), ...chartIds('b')];
 try {
-  const [comparison, tableA, tableB] = await Promise.all([
-    getJSON(source.dataset.compareUrl),
-    getJSON(source.dataset.tableA),
-    getJSON(source.dataset.tableB),
-  ]);
-  const overlay = overlayFigures(comparison);
-  await Promise.all([
-    drawInto('overlay-sides', overlay.sides),
-    drawInto('overlay-depth', overlay.depth),
-    drawNetCharts('a', tableA, CHART.pairHeight),
-    drawNetCharts('b', tableB, CHART.pairHeight),
-  ]);
-  await Promise.all(
-    Object.entries(SHARED).map(([key, axes]) =>
-      shareRanges([document.getElementById(`a-${key}`), document.getElementById(`b-${key}`)], axes),
-    ),
-  );
+  // The overlay comes first on the page, so it is drawn first; then the pairs, one per task.
+  const overlay = overlayFigures(embeddedJSON('compare-data'));
+  await drawInto('overlay-sides', overlay.sides);
+  await afterPaint();
+  await drawInto('overlay-depth', overlay.depth);
+  await afterPaint();
+  const a = netChartDrawers('a', embeddedJSON('table-a-data'), CHART.pairHeight);
+  const b = netChartDrawers('b', embeddedJSON('table-b-data'), CHART.pairHeight);
+  for (const key of NET_CHARTS) {
+    await Promise.all([a[key](), b[key]()]);
+    if (SHARED[key]) {
+      await shareRanges([document.getElementById(`a-${key}`), document.getElementById(`b-${key}`)], SHARED[key]);
+    }
+    await afterPaint();
+  }
 } catch (error) {
   fail(ids, error);
 }

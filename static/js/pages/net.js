@@ -1,13 +1,12 @@
-import { getJSON } from '../api.js';
+import { embeddedJSON } from '../api.js';
 import { chartIds, drawNetCharts } from '../netcharts.js';
 import { fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
 
 start();
 startPredict();
-const source = document.querySelector('[data-table-url]');
 try {
-  await drawNetCharts('net', await getJSON(source.dataset.tableUrl));
+  await drawNetCharts('net', embeddedJSON('net-table-data'));
 } catch (error) {
   fail(chartIds('net'), error);
 }
