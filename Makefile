@@ -19,11 +19,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# EnvelopeH11Protocol answers uvicorn's own 400s in the API's JSON envelope; the graceful
-# shutdown timeout is only a backstop behind the app's own grace period (CONVATLAS_SHUTDOWN_GRACE_S).
+# uvicorn on uvloop + httptools with our protocol (app/web/serve.py).
 run: install
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) \
-	  --http app.web.limits:EnvelopeH11Protocol --timeout-graceful-shutdown 20
+	$(BIN)/convatlas serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .

@@ -68,6 +68,34 @@ def _models_build(args: argparse.Namespace) -> int:
     )
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from app.web.serve import serve  # the web stack loads only for this command
+
+    serve(
+        args.host,
+        args.port,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        graceful_backstop_s=args.timeout_graceful_shutdown,
+    )
+    return 0
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="serve the app (what `make run` runs)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", help="uvicorn's log level")
+    serve.add_argument("--no-access-log", action="store_true", help="no line per request")
+    serve.add_argument(
+        "--timeout-graceful-shutdown",
+        type=float,
+        default=20.0,
+        help="uvicorn's backstop behind CONVATLAS_SHUTDOWN_GRACE_S (seconds)",
+    )
+    serve.set_defaults(run=_serve)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="convatlas", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -85,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--untrained", action="store_true", help="seeded random weights only")
     build.add_argument("--root", default="models", help="the model repository (default: models)")
     build.set_defaults(run=_models_build)
+    _add_serve(commands)
     return root
 
 

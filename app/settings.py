@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     max_body_predict: int = Field(default=10 * MIB, ge=1)
     max_body_analyze: int = Field(default=256 * 1024, ge=1)
     max_body_default: int = Field(default=1 * MIB, ge=1)
+    # The request line and headers together (bytes); larger get 431. The HTTP parser sets none.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # A connection the server closes while the client still sends (after a 413, say) is read and
+    # dropped for at most this long first, so the client reads its answer instead of a reset.
+    linger_s: float = Field(default=2.0, ge=0)
 
     # Model repository build: where checkpoints are cached (None: torch hub's checkpoints folder,
     # where torchvision keeps the same files) and how long a download may stall.

@@ -20,6 +20,7 @@ from app.core.limits import SpecLimits
 from app.core.table import Frozen, LayerRow, Table, Verdict
 from app.core.timeline import timeline
 from app.specs import Spec, UnknownSpecError, Volume, builtin_registry
+from app.web.responses import Encoded
 
 TIMELINE = "ILSVRC timeline"
 ANALYZE_CACHE_SIZE = 128
@@ -123,6 +124,12 @@ def families() -> dict[str, list[NetSummary]]:
 def table_json(net_id: str) -> bytes:
     """A built-in table exactly as ``convatlas table ID --format json`` prints it, as bytes."""
     return builtin_table(net_id).model_dump_json().encode("utf-8")
+
+
+@cache
+def table_encoded(net_id: str) -> Encoded:
+    """The table's JSON and its gzip, as the table API serves them."""
+    return Encoded.of(table_json(net_id))
 
 
 @cache

@@ -11,16 +11,15 @@ buffered here and every route, /docs, /openapi.json and /static included, is cov
   503 with Retry-After at once, so uploads can never take every worker thread from the pages.
 - ``DrainMiddleware``: after SIGTERM, new requests get 503, and those in flight get
   ``shutdown_grace_s`` to finish; any still unanswered then gets 503 with Retry-After.
-- ``EnvelopeH11Protocol``: uvicorn's HTTP/1.1 protocol, whose own 400 (a request h11 cannot
-  parse: a negative Content-Length, an oversized header) is the error envelope too. Serve with
-  ``uvicorn app.main:app --http app.web.limits:EnvelopeH11Protocol``.
+
+What the HTTP parser itself refuses (a request that is not HTTP/1.1, a head too large) and how a
+refused connection is closed are in ``serve.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import threading
 import time
@@ -29,15 +28,12 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
 
-import h11
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.settings import Settings
-from app.web.errors import HTTP_CODES, envelope, error_response
-from app.web.security import HEADERS, PAGE_POLICY
+from app.web.errors import HTTP_CODES, error_response
 
 PREDICT_PREFIX = "/api/predict"
 ANALYZE_PREFIX = "/api/analyze"
@@ -367,27 +363,3 @@ def _forget(task: asyncio.Future[None]) -> None:
     """Retrieve an abandoned request's outcome, so asyncio does not report it as unread."""
     if not task.cancelled():
         task.exception()
-
-
-def envelope_bytes(code: str, message: str) -> bytes:
-    return json.dumps(envelope(code, message)).encode()
-
-
-class EnvelopeH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol whose own refusal of a malformed request (h11 cannot parse
-    it: a negative or non-numeric Content-Length, a header too large) is the envelope, with the
-    security headers, instead of plain text. Nothing of the request is echoed."""
-
-    def send_400_response(self, msg: str) -> None:  # noqa: ARG002 (h11's reason is not echoed)
-        body = envelope_bytes("bad_request", "the request is not valid HTTP/1.1")
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            (b"content-security-policy", PAGE_POLICY.encode()),
-            *((name.lower().encode(), value.encode()) for name, value in HEADERS.items()),
-        ]
-        response = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
-        for event in (response, h11.Data(data=body), h11.EndOfMessage()):
-            self.transport.write(self.conn.send(event) or b"")
-        self.transport.close()

@@ -53,7 +53,7 @@ def run(context: Context) -> Section:
     )
     levels = {clients: Level(clients) for clients in LEVELS}
     rounds, seconds_each = (1, 3.0) if context.quick else (3, 8.0)
-    with serve(context.models_root) as server, RssSampler(server.process.pid) as rss:
+    with serve(context.models_root) as server, RssSampler(server) as rss:
         _warm_up(server, request)
         for index in range(rounds):
             order = LEVELS if index % 2 == 0 else LEVELS[::-1]

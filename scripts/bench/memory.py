@@ -93,7 +93,7 @@ def run(context: Context) -> Section:
 
 
 def _phase(context: Context, requests: list[bytes], clients: int, per_net: int) -> Phase:
-    with serve(context.models_root) as server, RssSampler(server.process.pid) as rss:
+    with serve(context.models_root) as server, RssSampler(server) as rss:
         idle = server.rss()
         load = loadgen.run_load(
             server.port,

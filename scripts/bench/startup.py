@@ -29,10 +29,11 @@ import httpx
 
 from app.inference.background import smallest_first
 from scripts.bench import images, loadgen
-from scripts.bench.common import MIB, ROOT, Context, build_models, free_port
+from scripts.bench.common import MIB, ROOT, Context, build_models
 from scripts.bench.contention import descendants
 from scripts.bench.report import Section, target
 from scripts.bench.server import Server, serve
+from scripts.liveserver import free_port
 
 CLONE_WANTED_S = 60.0
 FIRST_PREDICTION_SLACK_S = 2.0

@@ -1,4 +1,5 @@
-"""Browser tests: a real uvicorn server and Debian's headless Chromium driven by Playwright.
+"""Browser tests: a real server (scripts/liveserver.py), driven by Playwright in Debian's headless
+Chromium.
 
 The server runs in a subprocess on a free loopback port for the whole session, serving the
 shared test model repository (tests/conftest.py); each test gets a fresh page whose console
@@ -8,17 +9,11 @@ artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -29,7 +24,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts.liveserver import ROOT, server_env, serving
+
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,55 +36,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-START_TIMEOUT_S = 30.0
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_ready(base_url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {server.returncode}")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not become ready within {START_TIMEOUT_S} s")
-
-
-def _server_env(models_root: Path) -> dict[str, str]:
-    """The shared test repository (tests/conftest.py), on the CPU, and no background build."""
-    return {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CONVATLAS_MODELS_DIR": str(models_root),
-        "CONVATLAS_BUILD_ON_START": "0",
-        "CONVATLAS_PROVIDERS": "cpu",
-    }
 
 
 @pytest.fixture(scope="session")
 def base_url(models_root: Path) -> Iterator[str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=ROOT, env=_server_env(models_root))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_ready(url, server)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    """The server as `make run` starts it, on the shared test repository (tests/conftest.py),
+    on the CPU and with no background build."""
+    with serving(server_env(models_root)) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -124,17 +80,22 @@ def problems() -> Problems:
 
 
 Shoot = Callable[[Page, str], None]
+# Long tables are laid out only near the viewport (content-visibility: auto, .render-lazily),
+# and a full-page capture does not bring them near it: for the picture, they render as a reader
+# scrolling would see them.
+RENDER_EVERYTHING = ".render-lazily { content-visibility: visible !important; }"
+
+
+def full_page_screenshot(tab: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.add_style_tag(content=RENDER_EVERYTHING)
+    tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
 @pytest.fixture(scope="session")
 def shoot() -> Shoot:
     """Save a named screenshot of a state a test passes through (the end state is automatic)."""
-
-    def save(tab: Page, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-    return save
+    return full_page_screenshot
 
 
 @pytest.fixture
@@ -152,7 +113,5 @@ def page(
     tab.on("pageerror", lambda error: problems.page.append(str(error)))
     tab.on("requestfailed", lambda req: problems.requests.append(f"{req.method} {req.url}"))
     yield tab
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
-    tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    full_page_screenshot(tab, re.sub(r"[^\w.-]+", "-", request.node.name).strip("-"))
     context.close()

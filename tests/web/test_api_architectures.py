@@ -79,6 +79,19 @@ def test_the_table_is_field_for_field_the_clis_json(client: TestClient, net_id: 
     assert response.json() == json.loads(to_json(builtin_table(net_id)))
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_the_table_is_the_same_bytes_gzipped_or_not(client: TestClient, encoding: str) -> None:
+    """Served from bytes made once: gzip for a client that takes it, plain for one that does not;
+    either way the JSON the CLI prints, and a cache keyed on Accept-Encoding."""
+    path = "/api/architectures/vgg16/table"
+    raw = client.get(path, headers={"Accept-Encoding": encoding})
+    assert raw.status_code == 200
+    assert raw.headers.get("content-encoding") == (encoding if encoding == "gzip" else None)
+    assert raw.headers["vary"] == "Accept-Encoding"
+    assert json.loads(raw.content) == json.loads(to_json(builtin_table("vgg16")))
+    assert raw.content == client.get(path, headers={"Accept-Encoding": encoding}).content
+
+
 def test_the_table_downloads_as_csv(client: TestClient) -> None:
     response = client.get("/api/architectures/alexnet-lecture/table", params={"format": "csv"})
     assert response.status_code == 200

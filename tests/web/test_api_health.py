@@ -22,6 +22,7 @@ def test_readyz_says_what_is_loaded(client: TestClient) -> None:
     assert body["status"] == "ready"
     assert body["nets"] == body["tables"] == len(builtin_registry())
     assert body["static_files"] > 0
+    assert body["pages"] == 2 + 5 + 2 * len(builtin_registry())  # home, a pair, lecture x 5, nets
     assert body["lecture_figures"] > 0
 
 

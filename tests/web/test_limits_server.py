@@ -1,17 +1,15 @@
 """The request limits against a real uvicorn server, as production runs it, over raw sockets:
 what no test client can send (a negative Content-Length, a header too large, a body that stalls)
 and what only a real server shows (its memory). Also the helpers test_bad_inputs.py and
-test_shutdown.py share: a server process, its RSS, and a byte-exact HTTP/1.1 client.
+test_shutdown.py share: the server (scripts/liveserver.py) on a test model repository, and a
+byte-exact HTTP/1.1 client.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,116 +17,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-LOOPBACK = "127.0.0.1"
-START_TIMEOUT_S = 60.0
-PROBE_TIMEOUT_S = 2.0  # a liveness bound, not a latency target: the scripts measure latency
-# uvicorn as the Makefile's `run` starts it: the envelope even for h11's own 400s, and a
-# backstop for the app's own drain (CONVATLAS_SHUTDOWN_GRACE_S).
-SERVER_FLAGS = ["--http", "app.web.limits:EnvelopeH11Protocol", "--timeout-graceful-shutdown"]
+from scripts import liveserver
+from scripts.liveserver import LOOPBACK, ROOT, LiveServer, server_env
+
+__all__ = ["ROOT"]  # test_bad_inputs.py and test_fuzz.py take it from here
+
 MIB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def proc_status(pid: int, field: str) -> int:
-    """A /proc/<pid>/status figure in bytes (VmRSS, VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    raise LookupError(field)
-
-
-@dataclass
-class LiveServer:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def rss(self) -> int:
-        return proc_status(self.process.pid, "VmRSS")
-
-    def reset_peak(self) -> None:
-        """Start a new peak: VmHWM becomes the current RSS (Linux clear_refs, mode 5)."""
-        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-
-    def peak(self) -> int:
-        return proc_status(self.process.pid, "VmHWM")
-
-    def healthy(self) -> bool:
-        try:
-            response = httpx.get(f"{self.url}/healthz", timeout=PROBE_TIMEOUT_S)
-        except httpx.TransportError:
-            return False
-        return response.status_code == 200 and response.json() == {"status": "ok"}
-
-    def file_descriptors(self) -> int:
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
-
-
-def server_env(models_root: Path, extra: dict[str, str]) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "CONVATLAS_MODELS_DIR": str(models_root),
-        "CONVATLAS_BUILD_ON_START": "0",
-        "CONVATLAS_PROVIDERS": "cpu",
-        **extra,
-    }
-
-
-def start_server(
-    models_root: Path, extra_env: dict[str, str] | None = None, graceful_s: float = 30
-) -> LiveServer:
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", LOOPBACK]
-    command += ["--port", str(port), *SERVER_FLAGS, str(graceful_s)]
-    command += ["--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=server_env(models_root, extra_env or {}), stdin=subprocess.DEVNULL
-    )
-    server = LiveServer(process, port)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {process.returncode}")
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise RuntimeError(f"uvicorn was not ready within {START_TIMEOUT_S} s")
+def start_server(models_root: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
+    return liveserver.start(server_env(models_root, extra_env))
 
 
 def stop_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    liveserver.stop(server)
 
 
 @contextmanager
 def serving(models_root: Path, extra_env: dict[str, str] | None = None) -> Iterator[LiveServer]:
-    server = start_server(models_root, extra_env)
-    try:
+    with liveserver.serving(server_env(models_root, extra_env)) as server:
         yield server
-    finally:
-        stop_server(server)
 
 
 # A byte-exact HTTP/1.1 client: it sends exactly what a case says, stops sending as soon as
@@ -225,7 +135,9 @@ def quick_timeout_server(models_root: Path) -> Iterator[LiveServer]:
 
 
 @pytest.mark.parametrize("declared", ["-5", "ten", "0x10", "1 2"])
-def test_h11s_own_400_is_the_envelope(quick_timeout_server: LiveServer, declared: str) -> None:
+def test_the_parsers_own_400_is_the_envelope(
+    quick_timeout_server: LiveServer, declared: str
+) -> None:
     head = request_head("POST", "/api/analyze", {"Content-Length": declared})
     reply = exchange(quick_timeout_server.port, head, [b"{}"])
     assert (reply.status, reply.error()["code"]) == (400, "bad_request")
@@ -260,3 +172,44 @@ def test_a_chunked_body_to_a_route_that_reads_none_still_ends_in_413(
     reply = exchange(quick_timeout_server.port, head, chunked(1024 * MIB))
     assert (reply.status, reply.error()["code"]) == (413, "payload_too_large")
     assert reply.sent < 16 * MIB  # the 1 MiB limit, plus what the loopback buffers held
+
+
+def test_a_head_over_the_limit_gets_431_and_the_server_stays_small(
+    quick_timeout_server: LiveServer,
+) -> None:
+    """The HTTP parser bounds nothing itself: 8 MiB of headers would be held in memory."""
+    quick_timeout_server.reset_peak()
+    before = quick_timeout_server.rss()
+    filler = "a" * 8000
+    head = request_head("GET", "/healthz", {f"X-Filler-{n}": filler for n in range(1024)})
+    reply = exchange(quick_timeout_server.port, head)
+    assert (reply.status, reply.error()["code"]) == (431, "request_header_fields_too_large")
+    assert reply.headers["connection"] == "close"
+    assert reply.headers["content-security-policy"].startswith("default-src 'none'")
+    assert filler.encode() not in reply.body
+    assert quick_timeout_server.peak() - before < 16 * MIB
+    assert quick_timeout_server.healthy()
+
+
+def test_a_head_just_under_the_limit_is_served(quick_timeout_server: LiveServer) -> None:
+    head = request_head("GET", "/healthz", {"X-Filler": "a" * 15_000})
+    assert exchange(quick_timeout_server.port, head).status == 200
+
+
+def test_a_client_that_sends_its_whole_body_before_reading_still_gets_its_413(
+    quick_timeout_server: LiveServer,
+) -> None:
+    """Lingering close: the server refuses at the headers, then reads and drops the body it
+    will never use, so the client's writes succeed and the 413 waits for it, not a reset."""
+    body = 8 * MIB
+    head = request_head("POST", "/api/analyze", {"Content-Length": str(body)})
+    deadline = time.monotonic() + 30
+    with socket.create_connection((LOOPBACK, quick_timeout_server.port), timeout=30) as sock:
+        sock.sendall(head)
+        for chunk in plain(body):
+            sock.sendall(chunk)  # a reset would raise here, or in the read below
+        reply = read_reply(sock, deadline, body)
+        sock.settimeout(5)
+        assert sock.recv(1) == b""  # then the server closes, cleanly
+    assert (reply.status, reply.error()["code"]) == (413, "payload_too_large")
+    assert reply.headers["connection"] == "close"

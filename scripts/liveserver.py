@@ -1,0 +1,182 @@
+"""A real ConvAtlas server on a free loopback port, started as `make run` starts it, and what
+/proc says about it. The one copy that the tests (tests/web, tests/e2e), `make bench` and
+`make reliability` share.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_S = 60.0
+# uvicorn's graceful-shutdown backstop, as `convatlas serve` defaults it.
+GRACEFUL_S = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve_command(
+    port: int, graceful_s: float = GRACEFUL_S, log_level: str = "warning"
+) -> list[str]:
+    """`make run`'s command (`convatlas serve`), on this port, without a line per request."""
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", LOOPBACK]
+    command += ["--port", str(port), "--timeout-graceful-shutdown", str(graceful_s)]
+    return [*command, "--log-level", log_level, "--no-access-log"]
+
+
+def server_env(models_root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A server on this model repository: no background build, CPU only (reproducible)."""
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "CONVATLAS_MODELS_DIR": str(models_root),
+        "CONVATLAS_BUILD_ON_START": "0",
+        "CONVATLAS_PROVIDERS": "cpu",
+        **(extra or {}),
+    }
+
+
+def proc_status(pid: int, name: str) -> int:
+    """A /proc/<pid>/status figure in bytes (VmRSS, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(name)
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    started_in_s: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss(self) -> int:
+        return proc_status(self.pid, "VmRSS")
+
+    def peak(self) -> int:
+        return proc_status(self.pid, "VmHWM")
+
+    def reset_peak(self) -> None:
+        """Start a new peak: VmHWM becomes the current RSS (Linux clear_refs, mode 5)."""
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def get(self, path: str, timeout_s: float = 5.0) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout_s)
+
+    def healthy(self, timeout_s: float = 2.0) -> bool:
+        try:
+            response = self.get("/healthz", timeout_s)
+        except httpx.TransportError:
+            return False
+        return response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def start(
+    env: dict[str, str],
+    graceful_s: float = GRACEFUL_S,
+    ready_path: str = "/readyz",
+    stderr: int | IO[bytes] | None = None,
+) -> LiveServer:
+    """Start the server and wait until ``ready_path`` answers 200."""
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        serve_command(port, graceful_s), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stderr=stderr
+    )
+    server = LiveServer(process, port)
+    while time.monotonic() - started < START_TIMEOUT_S:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if server.get(ready_path, 1.0).status_code == 200:
+                server.started_in_s = time.monotonic() - started
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    stop(server)
+    raise RuntimeError(f"the server was not ready within {START_TIMEOUT_S} s")
+
+
+def stop(server: LiveServer, timeout_s: float = 30.0) -> None:
+    """SIGTERM, as a supervisor stops it; SIGKILL if it has not exited after ``timeout_s``."""
+    if server.process.poll() is not None:
+        return
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@contextmanager
+def serving(env: dict[str, str], graceful_s: float = GRACEFUL_S) -> Iterator[LiveServer]:
+    server = start(env, graceful_s)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+@dataclass
+class Sampler:
+    """The server's RSS and open file descriptors every ``every_s``, in a thread."""
+
+    server: LiveServer
+    every_s: float = 0.1
+    rss: list[int] = field(default_factory=list)
+    fds: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.rss.append(self.server.rss())
+                self.fds.append(self.server.fds())
+            except (OSError, LookupError):
+                return  # the process has gone
+            self._stop.wait(self.every_s)
+
+    @property
+    def peak_rss(self) -> int:
+        return max(self.rss, default=0)
