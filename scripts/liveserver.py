@@ -128,6 +128,19 @@ def start(
     raise RuntimeError(f"the server was not ready within {START_TIMEOUT_S} s")
 
 
+def wait_verified(server: LiveServer, limit_s: float = 120.0) -> float:
+    """Seconds until /readyz lists no net whose model files' sha256 is still being verified:
+    the background check a server starts with reads every model file once, and a measurement
+    taken meanwhile would share the CPU with it."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        nets = server.get("/readyz").json()["inference"]["integrity"]
+        if all(net["state"] != "verifying" for net in nets):
+            break
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def stop(server: LiveServer, timeout_s: float = 30.0) -> None:
     """SIGTERM, as a supervisor stops it; SIGKILL if it has not exited after ``timeout_s``."""
     if server.process.poll() is not None:

@@ -5,7 +5,8 @@
    ``--models DIR`` times an existing repository instead and builds nothing.
 3. Per net: a CUDA session whose first run is profiled; any compute node that ONNX Runtime placed
    on the CPU is a failure (shape arithmetic stays on the CPU by design and is allowed). Then
-   ms/image at batch 1 and 8 on CUDA and on the CPU, and the speed-up.
+   ms/image at batch 1, 8 and 64 on CUDA (and images/s at 64), at 1 and 8 on the CPU, and the
+   speed-up.
 4. ``--fp16``: fp16 copies on CUDA at batch 1, 8 and 64; ``--tensorrt``: TensorRT (fp16) at the
    same batches, where onnxruntime offers it. Both stop adding nets when the time budget is spent.
 
@@ -117,22 +118,22 @@ def _manifests(root: Path, ids: Sequence[str], check: Check) -> dict[str, Manife
 
 
 def _time_all(manifests: dict[str, Manifest], root: Path, check: Check) -> None:
-    print(f"\n{'net':<20} {'batch 1':>9} {'batch 8':>9} {'CPU b1':>9} {'CPU b8':>9}  speed-up")
-    print(f"{'':<20} {'ms/image':>9} {'ms/image':>9} {'ms/image':>9} {'ms/image':>9}  b1 / b8")
+    head = ("batch 1", "batch 8", "batch 64", "batch 64", "CPU b1", "CPU b8")
+    units = ("ms/image", "ms/image", "ms/image", "images/s", "ms/image", "ms/image")
+    print("\n" + f"{'net':<20}" + "".join(f" {h:>9}" for h in head) + "  speed-up")
+    print(f"{'':<20}" + "".join(f" {u:>9}" for u in units) + "  b1 / b8")
     for spec_id, manifest in manifests.items():
         path = root / spec_id / manifest.model.path
         session = _session(path, [check.accelerated, CPU] if check.accelerated == CUDA else [CPU])
         fallen = _placement_problem(session, manifest, check.accelerated)
         if fallen:
             check.failures.append(f"{spec_id}: {fallen}")
-        fast = [_ms_per_image(session, manifest, batch) for batch in (1, 8)]
+        fast = [_ms_per_image(session, manifest, batch) for batch in (1, 8, 64)]
         cpu_session = session if check.accelerated == CPU else _session(path, [CPU], False)
         slow = [_ms_per_image(cpu_session, manifest, batch, quick=True) for batch in (1, 8)]
-        ratios = " / ".join(f"{s / f:.1f}x" for s, f in zip(slow, fast, strict=True))
-        print(
-            f"{spec_id:<20} {fast[0]:>9.2f} {fast[1]:>9.2f} {slow[0]:>9.1f} {slow[1]:>9.1f}"
-            f"  {ratios}"
-        )
+        ratios = " / ".join(f"{s / f:.1f}x" for s, f in zip(slow, fast[:2], strict=True))
+        accelerated = f"{fast[0]:>9.2f} {fast[1]:>9.2f} {fast[2]:>9.2f} {1000 / fast[2]:>9.0f}"
+        print(f"{spec_id:<20} {accelerated} {slow[0]:>9.1f} {slow[1]:>9.1f}  {ratios}")
 
 
 def _session(path: Path, providers: list[Any], profile: bool = True) -> ort.InferenceSession:

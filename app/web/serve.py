@@ -68,6 +68,12 @@ class LingeringTransport:
         self.stop_lingering()
         self._transport.abort()
 
+    def stop_lingering_from_now(self) -> None:
+        """No lingering from now on; one that has begun ends at once."""
+        self._linger_s = 0
+        if self.lingering:
+            self.stop_lingering()
+
     def stop_lingering(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -119,6 +125,13 @@ class ConvAtlasHttpProtocol(HttpToolsProtocol):
         if self.lingering is not None and self.lingering.lingering:
             self.lingering.stop_lingering()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping: close without lingering, so that the exit stays within the
+        grace period (a client still sending then gets a reset, as it would anyway)."""
+        if self.lingering is not None:
+            self.lingering.stop_lingering_from_now()
+        super().shutdown()
 
     def on_message_begin(self) -> None:
         self.head_bytes = 0

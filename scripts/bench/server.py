@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scripts.liveserver import LiveServer, Sampler, server_env, serving
+from scripts.liveserver import LiveServer, Sampler, server_env, serving, wait_verified
 
 __all__ = ["RssSampler", "Server", "serve"]
 
@@ -31,6 +31,8 @@ class RssSampler(Sampler):
 
 @contextmanager
 def serve(models_root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
-    """No background build, CPU only, until the block ends (then SIGTERM)."""
+    """No background build, CPU only, the model files verified, until the block ends (then
+    SIGTERM)."""
     with serving(server_env(models_root, extra_env)) as server:
+        wait_verified(server)
         yield server

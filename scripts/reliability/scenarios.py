@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from app.settings import Settings
+from scripts import liveserver
 from scripts.reliability import http, server
 from scripts.reliability.http import Probes, Reply
 from scripts.reliability.report import Result, latency, mib, ms, quantile, statuses
@@ -459,6 +461,10 @@ def saturated(ctx: Context, key: str, threads: str, env: dict[str, str]) -> Resu
 # 6. Startup with broken models.
 
 
+# Its file matches the sha256 its manifest vouches for: only loading it shows it is not ONNX.
+ONLY_A_LOAD_TELLS = "vgg13"
+
+
 def broken_repository(ctx: Context) -> tuple[Path, dict[str, str]]:
     """A repository with one good net and five broken ones, each broken differently."""
     root = ctx.work / "broken-models"
@@ -472,13 +478,13 @@ def broken_repository(ctx: Context) -> tuple[Path, dict[str, str]]:
     (root / "zfnet-2013").mkdir()
     (root / "zfnet-2013" / "manifest.json").write_text("{not json")
     (root / "vgg11").mkdir()  # an empty folder: nothing built
-    fake_model(root, "vgg13", b"this is not an ONNX file" * 1000)
+    fake_model(root, ONLY_A_LOAD_TELLS, b"this is not an ONNX file" * 1000)
     broken = {
+        ONLY_A_LOAD_TELLS: "model file is not ONNX (its manifest's sha256 matches)",
         "zfnet-lecture": "model file damaged (same size, other bytes)",
         "alexnet-2012": "folder holds another net's manifest",
         "zfnet-2013": "manifest is not JSON",
         "vgg11": "empty folder",
-        "vgg13": "model file is not ONNX (its manifest's sha256 matches)",
     }
     return root, broken
 
@@ -520,17 +526,6 @@ def unavailable(live: server.Server, nets: dict[str, str]) -> list[str]:
     return [m["id"] for m in models if m["id"] in nets and not m["available"] and m["reason"]]
 
 
-def wait_verified(live: server.Server, limit_s: float = 60) -> float:
-    """Seconds until /readyz lists no net as still verifying its files' sha256."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit_s:
-        nets = live.get("/readyz").json()["inference"]["integrity"]
-        if all(net["state"] != "verifying" for net in nets):
-            break
-        time.sleep(0.1)
-    return time.monotonic() - started
-
-
 def broken_models(ctx: Context) -> Result:
     root, broken = broken_repository(ctx)
     result = Result(
@@ -542,7 +537,7 @@ def broken_models(ctx: Context) -> Result:
     )
     with server.serving(root) as live:
         result.check("start-up", "ready (/readyz 200)", f"ready in {live.started_in_s:.1f} s", True)
-        verified_in_s = wait_verified(live)
+        verified_in_s = liveserver.wait_verified(live)
         before = unavailable(live, broken)
 
         async def ask_each() -> dict[str, list[Reply]]:
@@ -557,10 +552,11 @@ def broken_models(ctx: Context) -> Result:
         flagged = unavailable(live, broken)
     result.check(
         "/readyz",
-        "each broken net unavailable with its reason, a damaged file before anyone asks for it",
+        f"each broken net unavailable with its reason; all but {ONLY_A_LOAD_TELLS} (a damaged "
+        "file too) before anyone asks",
         f"{len(before)} of {len(broken)} once the files were verified ({verified_in_s:.1f} s "
         f"after ready), {len(flagged)} after the first asks",
-        len(before) == len(flagged) == len(broken),
+        set(before) == set(broken) - {ONLY_A_LOAD_TELLS} and len(flagged) == len(broken),
     )
     good = all(reply.status == 200 for reply in answers[SMALL_NET])
     result.check("the good net", "200", statuses(answers[SMALL_NET]), good)
@@ -688,17 +684,16 @@ def faults(ctx: Context) -> Result:
         result.check("a quick net afterwards", "200", str(quick.status), quick.status == 200)
     with server.serving(ctx.models_root) as live:
         warm(live.port, SMALL_NET)
-        fds_before = live.fds()
         asyncio.run(disconnecting_clients(live.port, 40))  # first use of the worker threads
-        time.sleep(6)
-        rss_before = live.rss()
+        time.sleep(6)  # past the 5 s keep-alive: the warm-up's connection has closed too
+        fds_before, rss_before = live.fds(), live.rss()
         asyncio.run(disconnecting_clients(live.port, 40))
         time.sleep(6)
         fds_after, rss_after = live.fds(), live.rss()
         after = asyncio.run(upload(live.port, SMALL_NET))
     result.check(
         "2 x 40 clients leaving early",
-        "same descriptors, RSS within 25 MiB from the first 40 to the second, next upload 200",
+        "same descriptors and RSS within 25 MiB from the first 40 to the second, next upload 200",
         f"fds {fds_before} -> {fds_after}, RSS {mib(rss_before)} -> {mib(rss_after)}, "
         f"upload {after.status}",
         fds_after == fds_before
@@ -788,8 +783,15 @@ def fuzzing(ctx: Context) -> Result:
         command += ["--request-timeout", "30", "--generation-database", "none"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     summary = schemathesis_summary(done.stdout)
-    result.check("Schemathesis", "0 failures", summary, done.returncode == 0)
-    if done.returncode != 0:
+    report = done.stdout + done.stderr
+    clean = schemathesis_clean(done.returncode, report)
+    result.check("Schemathesis", "0 failures", summary, clean)
+    if clean and done.returncode != 0:
+        result.notes.append(
+            f"Schemathesis then crashed in its own test generation (`{TOOL_CRASH}`, a CPython "
+            "3.11 bug hit by Hypothesis's ast.parse of a lambda), after every case had passed."
+        )
+    elif not clean:
         result.notes.append("Schemathesis's report:\n\n```\n" + done.stdout[-4000:] + "\n```")
     times = calculator_times(2000)
     worst = max(times)
@@ -807,6 +809,20 @@ def schemathesis_version() -> str:
     from importlib.metadata import version
 
     return version("schemathesis")
+
+
+# A crash inside Schemathesis's own test generation on CPython 3.11 (Hypothesis describes a
+# lambda with ast.parse, which raises this on some seeds, after every request has been answered)
+# is the tool's failure, not the API's.
+TOOL_CRASH = "SystemError: AST constructor recursion depth mismatch"
+
+
+def schemathesis_clean(returncode: int, report: str) -> bool:
+    """No failure found: a clean exit, or the tool's own crash alone with every case passed."""
+    if returncode == 0:
+        return True
+    every_case_passed = re.search(r"\b(\d+) generated, \1 passed\b", report) is not None
+    return TOOL_CRASH in report and every_case_passed
 
 
 def schemathesis_summary(output: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from scripts.liveserver import ROOT, LiveServer, Sampler, server_env, stop
+from scripts.liveserver import ROOT, LiveServer, Sampler, server_env, stop, wait_verified
 from scripts.liveserver import start as start_live
 
 __all__ = ["MIB", "ROOT", "Sampler", "Server", "serving", "start", "stop"]
@@ -18,7 +18,10 @@ Server = LiveServer
 
 
 def start(models_root: Path, extra_env: dict[str, str] | None = None) -> Server:
-    return start_live(server_env(models_root, extra_env), stderr=subprocess.DEVNULL)
+    """Ready, and done verifying its model files (so no scenario shares the CPU with that)."""
+    live = start_live(server_env(models_root, extra_env), stderr=subprocess.DEVNULL)
+    wait_verified(live)
+    return live
 
 
 @contextmanager
