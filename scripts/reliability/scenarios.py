@@ -114,6 +114,20 @@ def warm(port: int, net: str) -> None:
         asyncio.run(http.exchange(port, http.head("GET", path, {"Accept": "text/html"})))
 
 
+def settled_fds(live: server.Server, limit_s: float = 10.0) -> int:
+    """The server's open descriptors once the count has held for half a second: a connection
+    the client just closed is closed by the server on its next turn of the event loop."""
+    deadline = time.monotonic() + limit_s
+    count = live.fds()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = live.fds()
+        if now == count:
+            break
+        count = now
+    return count
+
+
 # 1. A burst of 32 uploads to VGG16.
 
 
@@ -213,7 +227,7 @@ def soak(ctx: Context) -> Result:
     )
     with server.serving(ctx.models_root) as live:
         warm(live.port, SMALL_NET)
-        fds_before = live.fds()
+        fds_before = settled_fds(live)
         replies: list[Reply] = []
         with server.Sampler(live, every_s=1.0) as sampler:
 
@@ -225,7 +239,7 @@ def soak(ctx: Context) -> Result:
 
             asyncio.run(load())
         time.sleep(6)
-        fds_after = live.fds()
+        fds_after = settled_fds(live)
     bad = [reply for reply in replies if reply.status != 200]
     result.check("answers", "all 200", f"{len(replies)} requests, {statuses(replies)}", not bad)
     fifth = max(1, len(sampler.rss) // 5)
@@ -354,7 +368,7 @@ def slow_bodies(ctx: Context) -> Result:
     env = {"CONVATLAS_BODY_TIMEOUT_S": str(timeout_s)}
     with server.serving(ctx.models_root, env) as live:
         warm(live.port, SMALL_NET)
-        fds_before = live.fds()
+        fds_before = settled_fds(live)
 
         async def load() -> tuple[list[Reply], list[Reply]]:
             headers = {"Content-Type": "application/json", "Content-Length": "2000"}
@@ -378,7 +392,7 @@ def slow_bodies(ctx: Context) -> Result:
 
         (trickled, normal), probes = asyncio.run(probed())
         time.sleep(6)
-        fds_after = live.fds()
+        fds_after = settled_fds(live)
     timed_out = all(reply.status == 408 and reply.code() == "request_timeout" for reply in trickled)
     result.check("slow clients", "all 408 request_timeout", statuses(trickled), timed_out)
     longest = max(reply.seconds for reply in trickled)
@@ -686,10 +700,10 @@ def faults(ctx: Context) -> Result:
         warm(live.port, SMALL_NET)
         asyncio.run(disconnecting_clients(live.port, 40))  # first use of the worker threads
         time.sleep(6)  # past the 5 s keep-alive: the warm-up's connection has closed too
-        fds_before, rss_before = live.fds(), live.rss()
+        fds_before, rss_before = settled_fds(live), live.rss()
         asyncio.run(disconnecting_clients(live.port, 40))
         time.sleep(6)
-        fds_after, rss_after = live.fds(), live.rss()
+        fds_after, rss_after = settled_fds(live), live.rss()
         after = asyncio.run(upload(live.port, SMALL_NET))
     result.check(
         "2 x 40 clients leaving early",
