@@ -120,6 +120,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with app.state.drain.on_signals():  # SIGTERM: refuse new requests, bound the others
             yield
     finally:
+        gc.unfreeze()  # a process that starts several apps (the tests) lets their cycles go
         await run_in_threadpool(service.close)  # stops its batching worker after the current run
         await run_in_threadpool(_stop_build, app.state.build)
 

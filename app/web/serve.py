@@ -106,31 +106,31 @@ class ConvAtlasHttpProtocol(HttpToolsProtocol):
         self.linger_s = settings.linger_s
         self.head_bytes = 0
         self.head_too_large = False
-        self.lingering: LingeringTransport | None = None
+        self.closer: LingeringTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.lingering = LingeringTransport(cast(asyncio.Transport, transport), self.linger_s)
-        super().connection_made(cast(asyncio.Transport, self.lingering))
+        self.closer = LingeringTransport(cast(asyncio.Transport, transport), self.linger_s)
+        super().connection_made(cast(asyncio.Transport, self.closer))
 
     def data_received(self, data: bytes) -> None:
-        if self.lingering is not None and self.lingering.lingering:
+        if self.closer is not None and self.closer.lingering:
             return  # read only so that the client is not reset; dropped
         super().data_received(data)
 
     def eof_received(self) -> None:
-        if self.lingering is not None and self.lingering.lingering:
-            self.lingering.stop_lingering()  # the client is done sending: close now
+        if self.closer is not None and self.closer.lingering:
+            self.closer.stop_lingering()  # the client is done sending: close now
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.lingering is not None and self.lingering.lingering:
-            self.lingering.stop_lingering()
+        if self.closer is not None and self.closer.lingering:
+            self.closer.stop_lingering()
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
         """The server is stopping: close without lingering, so that the exit stays within the
         grace period (a client still sending then gets a reset, as it would anyway)."""
-        if self.lingering is not None:
-            self.lingering.stop_lingering_from_now()
+        if self.closer is not None:
+            self.closer.stop_lingering_from_now()
         super().shutdown()
 
     def on_message_begin(self) -> None:
