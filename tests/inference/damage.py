@@ -1,10 +1,13 @@
-"""Ways to damage a model file in a test repository whose files are hard links to the shared one."""
+"""Ways to damage, and to rebuild, a net in a test repository whose files are hard links to the
+shared one."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+
+MODEL, FEATURES, MANIFEST = "1/model.onnx", "features.onnx", "manifest.json"
 
 
 def private_copy(path: Path) -> None:
@@ -22,3 +25,12 @@ def flip_bytes_in_the_middle(path: Path) -> None:
         data = file.read(64)
         file.seek(-len(data), os.SEEK_CUR)
         file.write(bytes(255 - byte for byte in data))
+
+
+def rebuild(root: Path, models_root: Path, net: str) -> None:
+    """What `convatlas models build` leaves: every file renamed into place, the manifest last."""
+    for name in (MODEL, FEATURES, MANIFEST):
+        target = root / net / name
+        temporary = target.with_name(target.name + ".tmp")
+        shutil.copyfile(models_root / net / name, temporary)
+        os.replace(temporary, target)

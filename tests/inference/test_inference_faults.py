@@ -3,20 +3,18 @@ and everything else keep working, and a rebuild makes it ready again without a r
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import flip_bytes_in_the_middle
+from damage import FEATURES, MANIFEST, MODEL, flip_bytes_in_the_middle, rebuild
 
 from app.inference.errors import ModelUnavailable
 from app.inference.service import InferenceService
 
 BROKEN, HEALTHY = "alexnet-lecture", "zfnet-2013"  # 227 and 224 inputs
-MODEL, FEATURES, MANIFEST = "1/model.onnx", "features.onnx", "manifest.json"
 CHUNK = 1024 * 1024
 
 
@@ -92,15 +90,6 @@ BREAKS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "wrong input shape": (wrong_input_shape, "224, 224]; the manifest says float32 [N, 3, 227"),
     "corrupt features": (corrupt_features, "features.onnx does not match the sha256"),
 }
-
-
-def rebuild(root: Path, models_root: Path, net: str) -> None:
-    """What `convatlas models build` leaves: every file renamed into place, the manifest last."""
-    for name in (MODEL, FEATURES, MANIFEST):
-        target = root / net / name
-        temporary = target.with_name(target.name + ".tmp")
-        shutil.copyfile(models_root / net / name, temporary)
-        os.replace(temporary, target)
 
 
 def status_of(service: InferenceService, net: str) -> Any:

@@ -9,7 +9,6 @@ only a hang would reach) and then checks what it found.
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import flip_bytes_in_the_middle, private_copy
+from damage import FEATURES, MANIFEST, MODEL, flip_bytes_in_the_middle, private_copy, rebuild
 from fastapi.testclient import TestClient
 
 from app.inference.errors import ModelUnavailable
@@ -35,7 +34,6 @@ from app.settings import Settings
 from app.web.app import create_app
 
 BROKEN, HEALTHY = "alexnet-lecture", "zfnet-2013"
-MODEL, FEATURES, MANIFEST = "1/model.onnx", "features.onnx", "manifest.json"
 SETTLE_S = 120  # only a hang waits this long
 
 
@@ -72,15 +70,6 @@ def verifier(hasher: Hasher) -> Iterator[Verifier]:
 
 def settle(verifier: Verifier) -> None:
     assert verifier.wait_idle(SETTLE_S), "the verifier did not finish"
-
-
-def rebuild(root: Path, models_root: Path, net: str) -> None:
-    """What `convatlas models build` leaves: every file renamed into place, the manifest last."""
-    for name in (MODEL, FEATURES, MANIFEST):
-        target = root / net / name
-        temporary = target.with_name(target.name + ".tmp")
-        shutil.copyfile(models_root / net / name, temporary)
-        os.replace(temporary, target)
 
 
 def sha256_of(path: Path) -> str:
