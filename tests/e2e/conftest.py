@@ -20,6 +20,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
+    Request,
     ViewportSize,
     sync_playwright,
 )
@@ -62,13 +63,37 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium.close()
 
 
+ABORTED = "net::ERR_ABORTED"
+
+
+@dataclass(frozen=True)
+class FailedRequest:
+    description: str
+    aborted: bool
+    # How many documents the tab had asked for when the request started.
+    navigation: int
+
+
 @dataclass
 class Problems:
     """What a page reported that a working page never does."""
 
     console: list[str] = field(default_factory=list)
     page: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
+    failed_requests: list[FailedRequest] = field(default_factory=list)
+    navigations: int = 0
+
+    @property
+    def requests(self) -> list[str]:
+        """Failed requests, less those a later navigation cut short: a reload aborts what the
+        old document still had in flight (Chromium fetches the favicon after the load event).
+        Judged when asked, since the abort may be reported before the next document's
+        request."""
+        return [
+            failed.description
+            for failed in self.failed_requests
+            if not (failed.aborted and failed.navigation < self.navigations)
+        ]
 
     def all(self) -> list[str]:
         return [*self.console, *self.page, *self.requests]
@@ -98,6 +123,28 @@ def shoot() -> Shoot:
     return full_page_screenshot
 
 
+def watch_requests(tab: Page, problems: Problems) -> None:
+    started_at: dict[Request, int] = {}
+
+    def on_request(request: Request) -> None:
+        # A new document for the tab; a same-document (#fragment) navigation sends no request.
+        if request.is_navigation_request() and request.frame == tab.main_frame:
+            problems.navigations += 1
+        started_at[request] = problems.navigations
+
+    def on_failed(request: Request) -> None:
+        failed = FailedRequest(
+            description=f"{request.method} {request.url} ({request.failure})",
+            aborted=request.failure == ABORTED,
+            navigation=started_at.pop(request, problems.navigations),
+        )
+        problems.failed_requests.append(failed)
+
+    tab.on("request", on_request)
+    tab.on("requestfinished", lambda request: started_at.pop(request, None))
+    tab.on("requestfailed", on_failed)
+
+
 @pytest.fixture
 def page(
     browser: Browser, base_url: str, problems: Problems, request: pytest.FixtureRequest
@@ -111,7 +158,7 @@ def page(
 
     tab.on("console", on_console)
     tab.on("pageerror", lambda error: problems.page.append(str(error)))
-    tab.on("requestfailed", lambda req: problems.requests.append(f"{req.method} {req.url}"))
+    watch_requests(tab, problems)
     yield tab
     full_page_screenshot(tab, re.sub(r"[^\w.-]+", "-", request.node.name).strip("-"))
     context.close()
