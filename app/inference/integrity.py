@@ -7,7 +7,8 @@ second of one core. So:
 - the service hashes every built model file once, in the background, when it starts: one
   ``Verifier`` thread, one file at a time (smallest net first), read in 1 MiB chunks into one
   buffer (memory stays at one chunk; hashlib releases the GIL while it hashes), at the lowest
-  CPU priority (nice 19, for that thread alone). It runs only while it has work;
+  CPU priority (nice 19) and in the idle I/O class, for that thread alone. It runs only while
+  it has work;
 - each digest is remembered by the file's identity on disk (``FileIdentity``: path, device,
   inode, size, mtime), in a ``DigestCache`` that keeps one version per path, so that status()
   never hashes a file again while it is unchanged, and a file renamed into place by a rebuild
@@ -27,8 +28,11 @@ it, so nothing is read after the service has closed.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import os
+import platform
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -39,6 +43,8 @@ from typing import Literal, overload
 CHUNK = 1024 * 1024
 PREFIX = 12  # hex digits of a digest shown in a reason
 CLOSE_TIMEOUT_S = 5.0  # how long close() waits for the thread (a read of one chunk, normally)
+VERIFY_THREAD = "convatlas-verify"
+LOWEST_NICE = 19
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ class Verifier:
     def _wake(self) -> None:
         """Start the thread if there is work and none runs (the lock is held)."""
         if self._thread is None and (self._pending or self._discover is not None):
-            self._thread = threading.Thread(target=self._run, name="convatlas-verify", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=VERIFY_THREAD, daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
@@ -250,9 +256,48 @@ class Verifier:
 
 
 def _lower_priority() -> None:
-    """Nice 19 for the calling thread alone: on Linux a thread's nice value is its own (a
-    thread it starts inherits it; the verifier's thread starts only its successor)."""
+    """Nice 19 and the idle I/O class, for the calling thread alone: on Linux a thread's nice
+    value and I/O priority are its own (a thread it starts inherits them; the verifier's thread
+    starts only its successor). Idle I/O waits for a disk no one else is reading, where the
+    I/O scheduler honours classes (bfq); elsewhere it changes nothing."""
     if not sys.platform.startswith("linux"):
         return
+    thread = threading.get_native_id()
     with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        os.setpriority(os.PRIO_PROCESS, thread, LOWEST_NICE)
+    set_io_priority(thread, IOPRIO_CLASS_IDLE)
+
+
+# ioprio_set(2) and ioprio_get(2), which the os module does not wrap.
+IOPRIO_WHO_PROCESS = 1  # a thread id, for a thread
+IOPRIO_CLASS_SHIFT = 13
+IOPRIO_CLASS_IDLE = 3
+IOPRIO_SYSCALLS = {"x86_64": (251, 252), "aarch64": (30, 31)}  # (ioprio_set, ioprio_get)
+
+
+@functools.cache
+def _ioprio_syscalls() -> tuple[ctypes.CDLL, int, int] | None:
+    numbers = IOPRIO_SYSCALLS.get(platform.machine())
+    if numbers is None or not sys.platform.startswith("linux"):
+        return None
+    return ctypes.CDLL(None, use_errno=True), *numbers
+
+
+def set_io_priority(thread: int, io_class: int) -> bool:
+    """Best effort: False where the platform or the kernel refuses."""
+    calls = _ioprio_syscalls()
+    if calls is None:
+        return False
+    libc, set_call, _ = calls
+    return (
+        int(libc.syscall(set_call, IOPRIO_WHO_PROCESS, thread, io_class << IOPRIO_CLASS_SHIFT)) == 0
+    )
+
+
+def io_priority_class(thread: int) -> int | None:
+    calls = _ioprio_syscalls()
+    if calls is None:
+        return None
+    libc, _, get_call = calls
+    value = int(libc.syscall(get_call, IOPRIO_WHO_PROCESS, thread))
+    return None if value < 0 else value >> IOPRIO_CLASS_SHIFT

@@ -22,11 +22,16 @@ from fastapi.testclient import TestClient
 from app.inference.errors import ModelUnavailable
 from app.inference.integrity import (
     CHUNK,
+    IOPRIO_CLASS_IDLE,
+    LOWEST_NICE,
+    VERIFY_THREAD,
     Digest,
     DigestCache,
     Verifier,
     file_identity,
     hash_file,
+    io_priority_class,
+    set_io_priority,
 )
 from app.inference.results import NetIntegrity
 from app.inference.service import InferenceService
@@ -219,6 +224,33 @@ def test_a_load_records_its_digest_and_does_not_wait_for_the_verifier(
     identity = file_identity(path)
     assert identity is not None
     assert verifier.cache.get(identity) == manifest_sha(repository, HEALTHY)
+
+
+def io_priority_can_be_lowered() -> bool:
+    """Whether this platform lets a thread take the idle I/O class (a probe thread tries)."""
+    lowered: list[bool] = []
+    probe = threading.Thread(
+        target=lambda: lowered.append(set_io_priority(threading.get_native_id(), IOPRIO_CLASS_IDLE))
+    )
+    probe.start()
+    probe.join()
+    return lowered == [True]
+
+
+@pytest.mark.skipif(not io_priority_can_be_lowered(), reason="ioprio_set is refused here")
+def test_the_verifier_reads_at_the_lowest_cpu_and_io_priority_and_only_it(
+    make_service: Any, repository: Path
+) -> None:
+    held = Hasher(hold=True)
+    make_service(verifier=Verifier(DigestCache(), held), models_dir=repository)
+    assert held.started.wait(SETTLE_S)  # the verifier's thread sits on its first file
+    [verifying] = [thread for thread in threading.enumerate() if thread.name == VERIFY_THREAD]
+    assert verifying.native_id is not None
+    assert os.getpriority(os.PRIO_PROCESS, verifying.native_id) == LOWEST_NICE
+    assert io_priority_class(verifying.native_id) == IOPRIO_CLASS_IDLE
+    this_thread = threading.get_native_id()
+    assert os.getpriority(os.PRIO_PROCESS, this_thread) != LOWEST_NICE
+    assert io_priority_class(this_thread) != IOPRIO_CLASS_IDLE
 
 
 def test_close_stops_the_verification_and_closes_its_file(
