@@ -10,7 +10,7 @@ second of one core. So:
   CPU priority (nice 19) and in the idle I/O class, for that thread alone. It runs only while
   it has work;
 - each digest is remembered by the file's identity on disk (``FileIdentity``: path, device,
-  inode, size, mtime), in a ``DigestCache`` that keeps one version per path, so that status()
+  inode, size, mtime, ctime), in a ``DigestCache`` that keeps one version per path, so that status()
   never hashes a file again while it is unchanged, and a file renamed into place by a rebuild
   (or touched, or rewritten) is a new identity, hashed again when status() next sees it;
 - the load-time check (``hash_file`` without a stop event) records its digest in the same
@@ -18,8 +18,8 @@ second of one core. So:
 
 A digest is recorded only when the file's identity (by fstat of the open file) is the same
 after the read as before it: a file written while it was read is hashed again. An edit in place
-that keeps the size and puts the old mtime back is not seen by the cache; the load-time check
-still sees it.
+that keeps the size and puts the old mtime back still moves the ctime, which no system call can
+set, so it is hashed again too.
 
 ``close()`` stops the thread within one chunk (the file is closed as it returns) and waits for
 it, so nothing is read after the service has closed.
@@ -50,17 +50,21 @@ LOWEST_NICE = 19
 @dataclass(frozen=True)
 class FileIdentity:
     """One version of a file on disk: a rebuild renames a new file (a new inode) into place;
-    a write in place changes the mtime (and often the size)."""
+    a write in place changes the mtime and the ctime. The mtime can be put back (utime), the
+    ctime cannot: the kernel sets it to now on every write and every utime."""
 
     path: Path
     device: int
     inode: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
 
 def _identity(path: Path, stat: os.stat_result) -> FileIdentity:
-    return FileIdentity(path, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return FileIdentity(
+        path, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+    )
 
 
 def file_identity(path: Path) -> FileIdentity | None:

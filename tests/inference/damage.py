@@ -20,6 +20,11 @@ def private_copy(path: Path) -> None:
 def flip_bytes_in_the_middle(path: Path) -> None:
     """The same size, other bytes: only the sha256 can tell."""
     private_copy(path)
+    flip_in_place(path)
+
+
+def flip_in_place(path: Path) -> None:
+    """Flip 64 bytes in the middle of ``path`` itself (its own file: see private_copy)."""
     with path.open("r+b") as file:
         file.seek(path.stat().st_size // 2)
         data = file.read(64)

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from damage import FEATURES, MANIFEST, MODEL, flip_bytes_in_the_middle, private_copy, rebuild
+from damage import (
+    FEATURES,
+    MANIFEST,
+    MODEL,
+    flip_bytes_in_the_middle,
+    flip_in_place,
+    private_copy,
+    rebuild,
+)
 from fastapi.testclient import TestClient
 
 from app.inference.errors import ModelUnavailable
@@ -210,6 +218,29 @@ def test_digests_are_kept_by_file_identity(
     settle(verifier)
     assert hasher.paths[hashed:] == [path, path]
     assert status_of(service, HEALTHY)[1].state == "verified"
+
+
+def test_an_edit_in_place_that_puts_the_mtime_back_is_found(
+    make_service: Any, verifier: Verifier, repository: Path
+) -> None:
+    path = repository / BROKEN / MODEL
+    private_copy(path)
+    service = make_service(verifier=verifier, models_dir=repository)
+    settle(verifier)
+    assert status_of(service, BROKEN)[1].state == "verified"
+    before = path.stat()
+    flip_in_place(path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    assert status_of(service, BROKEN)[1].state == "verifying"
+    settle(verifier)
+    model, integrity = status_of(service, BROKEN)
+    assert (model.available, integrity.state) == (False, "mismatch")
 
 
 def test_a_load_records_its_digest_and_does_not_wait_for_the_verifier(
