@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # A connection the server closes while the client still sends (after a 413, say) is read and
     # dropped for at most this long first, so the client reads its answer instead of a reset.
     linger_s: float = Field(default=2.0, ge=0)
+    # The request line and headers must arrive within this, counted from the connection's opening
+    # or the request's first byte: a client dribbling its headers gets 408, a connection that
+    # sends nothing is closed. Idle time between keep-alive requests is not counted.
+    head_timeout_s: float = Field(default=20.0, gt=0)
 
     # Model repository build: where checkpoints are cached (None: torch hub's checkpoints folder,
     # where torchvision keeps the same files) and how long a download may stall.

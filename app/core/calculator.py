@@ -26,7 +26,7 @@ def _duplicate_name_issues(names: list[str]) -> list[SpecIssue]:
     issues = []
     for index, name in enumerate(names):
         if name in seen:
-            message = f"name {name!r} is already used by layer {seen[name]}"
+            message = f"the name is already used by layer {seen[name]}"
             issues.append(SpecIssue(index=index, name=name, field="name", message=message))
         seen.setdefault(name, index)
     return issues

@@ -160,5 +160,5 @@ def serve_static(path: str, request: Request) -> Response:
     assets: Assets = request.app.state.assets
     asset = assets.find(path)
     if asset is None:
-        raise ApiError(404, "not_found", f"no static file {path!r}")
+        raise ApiError(404, "not_found", "no static file at this path")  # the path is not echoed
     return asset_response(asset, request, request.app.state.settings.static_max_age)

@@ -3,8 +3,9 @@
 Page requests (a browser asking for HTML outside /api) get the same code and message rendered as
 a page, so a mistyped net id shows the known nets as links rather than raw JSON.
 
-Nothing hostile is echoed: an unknown id is named only when it looks like an id, and the text of
-a spec's issues (a layer's name, an unknown key) is cut to a few dozen characters.
+Nothing hostile is echoed: an unknown id is named only when it looks like an id, and a spec's
+issues repeat a layer's name or an unknown key only when it is plain text, cut to a few dozen
+characters.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ COMMON_STATUSES = (400, 408, 413, 500, 503)
 # What may be echoed back: an id-shaped value, and issue text cut to this many characters.
 ECHOABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_ECHO = 64
+# A layer name or key repeated in an issue only when it is plain text: no markup, quote,
+# backslash or control characters (a name like "conv1 (3x3)" is repeated, "<b>x</b>" is not).
+PLAIN = re.compile(r"[^\x00-\x1f\x7f-\x9f<>&\"'`\\]+")
 
 
 class ErrorBody(BaseModel):
@@ -87,6 +91,14 @@ def echoable(value: str) -> str | None:
     return value if ECHOABLE.fullmatch(value) else None
 
 
+def plain(text: str | None) -> str | None:
+    """User text fit to repeat in an issue: plain and cut short, else None (the issue still
+    says where: the layer's index)."""
+    if text is None or not PLAIN.fullmatch(text):
+        return None
+    return cut(text)
+
+
 def cut(text: str | None, limit: int = MAX_ECHO) -> str | None:
     """User text cut to ``limit`` characters: enough to find it, never a whole hostile body."""
     if text is None or len(text) <= limit:
@@ -107,13 +119,13 @@ def unknown_net(error: UnknownSpecError) -> ApiError:
 
 
 def bounded_issues(issues: Iterable[SpecIssue]) -> list[SpecIssue]:
-    """The issues with their user-supplied text (layer names, unknown keys) cut short; a message
-    quotes at most a name beside its own words."""
+    """The issues with their user-supplied text (layer names, unknown keys) repeated only when
+    plain, and cut short; a message is the calculator's own words."""
     return [
         issue.model_copy(
             update={
-                "name": cut(issue.name),
-                "field": cut(issue.field),
+                "name": plain(issue.name),
+                "field": plain(issue.field),
                 "message": cut(issue.message, 4 * MAX_ECHO),
             }
         )

@@ -1,4 +1,4 @@
-"""How the server runs: uvicorn's httptools protocol on uvloop, with three changes of ours.
+"""How the server runs: uvicorn's httptools protocol on uvloop, with four changes of ours.
 
 httptools (llhttp) and uvloop roughly double what one process answers per second compared with
 uvicorn's pure-Python h11 parser on asyncio. ``ConvAtlasHttpProtocol`` adds what h11 gave for
@@ -9,6 +9,11 @@ free, and what a classroom's clients need:
   security headers, never uvicorn's plain text, and nothing of the request is echoed.
 - **A bounded request head.** llhttp sets no limit on the URL and headers, so a client could
   grow them without end; past ``Settings.max_header_bytes`` the request gets 431.
+- **A request head in bounded time.** uvicorn times out only the idle wait between keep-alive
+  requests: a client that opens a connection and sends nothing, or dribbles its headers a byte
+  at a time, would hold the connection for ever. The head must arrive within
+  ``Settings.head_timeout_s`` (from the connection's opening, or the request's first byte);
+  past that, a begun request gets 408 and a silent connection is closed.
 - **Lingering close.** A connection the server closes while the client is still sending (after
   a 413, a 408, a 400) would be reset by the kernel, and a reset can destroy the answer before
   the client reads it. So the server first half-closes (its FIN follows the answer), then reads
@@ -97,20 +102,25 @@ def refusal_bytes(status: HTTPStatus, code: str, message: str) -> bytes:
 
 
 class ConvAtlasHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol: envelope refusals, a bounded head, lingering close."""
+    """uvicorn's httptools protocol: envelope refusals, a head bounded in size and in time,
+    lingering close."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings: Settings = get_settings()
         self.max_head_bytes = settings.max_header_bytes
         self.linger_s = settings.linger_s
+        self.head_timeout_s = settings.head_timeout_s
         self.head_bytes = 0
         self.head_too_large = False
+        self.head_begun = False
+        self.head_timer: asyncio.TimerHandle | None = None
         self.closer: LingeringTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.closer = LingeringTransport(cast(asyncio.Transport, transport), self.linger_s)
         super().connection_made(cast(asyncio.Transport, self.closer))
+        self._await_head()
 
     def data_received(self, data: bytes) -> None:
         if self.closer is not None and self.closer.lingering:
@@ -122,6 +132,7 @@ class ConvAtlasHttpProtocol(HttpToolsProtocol):
             self.closer.stop_lingering()  # the client is done sending: close now
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
         if self.closer is not None and self.closer.lingering:
             self.closer.stop_lingering()
         super().connection_lost(exc)
@@ -135,7 +146,38 @@ class ConvAtlasHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self.head_bytes = 0
+        self.head_begun = True
+        if self.head_timer is None:  # a keep-alive connection's next request
+            self._await_head()
         super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._head_arrived()
+        super().on_headers_complete()
+
+    def _await_head(self) -> None:
+        self.head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _head_arrived(self) -> None:
+        self.head_begun = False
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # a pipelined head is late: close after this answer
+            return
+        if self.head_begun:
+            timeout = f"{self.head_timeout_s:g} s"
+            message = f"the request line and headers did not arrive within {timeout}"
+            self.transport.write(
+                refusal_bytes(HTTPStatus.REQUEST_TIMEOUT, "request_timeout", message)
+            )
+        self.transport.close()
 
     def on_url(self, url: bytes) -> None:
         self._count_head(len(url))

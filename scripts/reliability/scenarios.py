@@ -353,35 +353,44 @@ def flood(ctx: Context) -> Result:
     return result
 
 
-# 4. Slow bodies.
+# 4. Slow clients: slow bodies, slow heads (slowloris), connections that send nothing.
 
 
 def slow_bodies(ctx: Context) -> Result:
     slow, timeout_s = (10, 3) if ctx.quick else (40, 5)
     result = Result(
         "slow",
-        f"Slow bodies: {slow} clients sending 2 bytes a second",
-        f"A server with `CONVATLAS_BODY_TIMEOUT_S={timeout_s}`; {slow} clients declare a "
-        "2,000-byte spec and send it a byte every 0.5 s, while 4 normal uploads run and "
-        "/healthz and a page are probed every 100 ms.",
+        f"Slow clients: {slow} bodies and {slow} heads at 2 bytes a second, {slow} silent",
+        f"A server with `CONVATLAS_BODY_TIMEOUT_S={timeout_s}` and `CONVATLAS_HEAD_TIMEOUT_S="
+        f"{timeout_s}`; {slow} clients declare a 2,000-byte spec and send it a byte every 0.5 s, "
+        f"{slow} send their request line and headers a byte every 0.5 s (slowloris), {slow} "
+        "open a connection and send nothing, while 4 normal uploads run and /healthz and a page "
+        "are probed every 100 ms.",
     )
-    env = {"CONVATLAS_BODY_TIMEOUT_S": str(timeout_s)}
+    env = {"CONVATLAS_BODY_TIMEOUT_S": str(timeout_s), "CONVATLAS_HEAD_TIMEOUT_S": str(timeout_s)}
     with server.serving(ctx.models_root, env) as live:
         warm(live.port, SMALL_NET)
         fds_before = settled_fds(live)
 
-        async def load() -> tuple[list[Reply], list[Reply]]:
+        async def load() -> list[list[Reply]]:
             headers = {"Content-Type": "application/json", "Content-Length": "2000"}
             request_head = http.head("POST", "/api/analyze", headers)
-            trickles = [
-                http.exchange(live.port, request_head, http.trickle(b" " * 2000, 0.5), 60)
-                for _ in range(slow)
+            groups = [
+                [
+                    http.exchange(live.port, request_head, http.trickle(b" " * 2000, 0.5), 60)
+                    for _ in range(slow)
+                ],
+                [
+                    http.exchange(live.port, b"", http.trickle(request_head, 0.5), 60)
+                    for _ in range(slow)
+                ],
+                [http.exchange(live.port, b"", (), 60) for _ in range(slow)],
+                [upload(live.port, SMALL_NET) for _ in range(4)],
             ]
-            normal = [upload(live.port, SMALL_NET) for _ in range(4)]
-            done = await asyncio.gather(*trickles, *normal)
-            return list(done[:slow]), list(done[slow:])
+            done = await asyncio.gather(*(asyncio.gather(*group) for group in groups))
+            return [list(replies) for replies in done]
 
-        async def probed() -> tuple[tuple[list[Reply], list[Reply]], Probes]:
+        async def probed() -> tuple[list[list[Reply]], Probes]:
             probes = Probes(live.port, ["/healthz", f"/nets/{SMALL_NET}"], 0.1)
             stop = asyncio.Event()
             probing = asyncio.create_task(probes.run(stop))
@@ -390,15 +399,19 @@ def slow_bodies(ctx: Context) -> Result:
             await probing
             return outcome, probes
 
-        (trickled, normal), probes = asyncio.run(probed())
+        (bodies, heads, silent, normal), probes = asyncio.run(probed())
         time.sleep(6)
         fds_after = settled_fds(live)
-    timed_out = all(reply.status == 408 and reply.code() == "request_timeout" for reply in trickled)
-    result.check("slow clients", "all 408 request_timeout", statuses(trickled), timed_out)
-    longest = max(reply.seconds for reply in trickled)
+    for name, replies in (("slow bodies", bodies), ("slow heads", heads)):
+        timed_out = all(r.status == 408 and r.code() == "request_timeout" for r in replies)
+        result.check(name, "all 408 request_timeout", statuses(replies), timed_out)
+    closed = all(reply.status == 0 and reply.error == "IncompleteReadError" for reply in silent)
+    # IncompleteReadError: the connection closed before an answer's first line.
+    result.check("silent connections", "all closed, no answer", statuses(silent), closed)
+    longest = max(reply.seconds for reply in [*bodies, *heads, *silent])
     result.check(
         "when they were cut off",
-        f"at the {timeout_s} s body timeout (+1 s)",
+        f"at the {timeout_s} s timeouts (+1 s)",
         f"after {longest:.1f} s at most",
         longest < timeout_s + 1,
     )

@@ -121,7 +121,7 @@ def test_missing_top_level_fields() -> None:
 
 def test_duplicate_layer_names() -> None:
     spec = spec_with({"kind": "relu", "name": "x"}, {"kind": "relu", "name": "x"})
-    assert only_issue(spec) == (1, "x", "name", "name 'x' is already used by layer 0")
+    assert only_issue(spec) == (1, "x", "name", "the name is already used by layer 0")
 
 
 @pytest.mark.parametrize(

@@ -487,6 +487,13 @@ CASES = [
     ),
     Case("a spec as text/plain", post("/api/analyze", b"{}", "text/plain"), 415, UNSUPPORTED),
     Case(
+        "<script> in a wrong layer's name",
+        spec_json(with_layers([{"kind": "conv", "name": SCRIPT, "out_channels": 1, "kernel": 99}])),
+        422,
+        "invalid_spec",
+        absent=b"<script",
+    ),
+    Case(
         "<script> in a layer name (JSON)",
         spec_json(with_layers([{"kind": "relu", "name": SCRIPT}])),
         200,

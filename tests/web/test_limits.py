@@ -442,6 +442,47 @@ def test_user_text_in_spec_issues_is_cut_short(client: TestClient) -> None:
         assert len(issue["name"] or "") <= 64
 
 
+def issues_located(client: TestClient, layers: list[dict[str, Any]]) -> tuple[set[Any], str]:
+    spec = {"name": "x", "input": {"height": 8, "width": 8, "channels": 1}, "layers": layers}
+    response = client.post("/api/analyze", json=spec)
+    assert response.status_code == 422
+    located = {(i["index"], i["name"], i["field"]) for i in error_of(response)["issues"]}
+    return located, response.text
+
+
+def test_spec_issues_repeat_a_layer_name_only_when_it_is_plain(client: TestClient) -> None:
+    located, text = issues_located(
+        client,
+        [
+            {"kind": "conv", "name": "conv 1 (3x3)", "out_channels": 4, "kernel": 99},
+            {
+                "kind": "conv",
+                "name": "<img src=x onerror=alert(1)>",
+                "out_channels": 4,
+                "kernel": 99,
+            },
+        ],
+    )
+    assert located == {(0, "conv 1 (3x3)", "kernel"), (1, None, "kernel")}
+    assert "onerror" not in text
+
+
+def test_spec_issues_repeat_an_unknown_key_only_when_it_is_plain(client: TestClient) -> None:
+    layer = {"kind": "relu", "name": "relu", "plain_key": 1, "<b>key</b>": 1, "it's": 1}
+    located, text = issues_located(client, [layer])
+    assert sorted(located, key=str) == [(0, "relu", "plain_key"), (0, "relu", None)]
+    assert "<b>" not in text
+    assert "it's" not in text
+
+
+def test_a_missing_static_file_is_not_named(client: TestClient) -> None:
+    response = client.get("/static/%3Cscript%3Ealert(1)%3C%2Fscript%3E" + "x" * 3000)
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+    assert "script" not in response.text
+    assert len(response.content) < 500
+
+
 def test_every_operation_declares_every_status_it_can_return(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}

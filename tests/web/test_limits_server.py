@@ -25,6 +25,7 @@ from scripts.liveserver import LOOPBACK, ROOT, LiveServer, server_env
 __all__ = ["ROOT"]  # test_bad_inputs.py and test_fuzz.py take it from here
 
 MIB = 1024 * 1024
+HEAD_TIMEOUT_S = 1.0  # the quick server's
 
 
 def start_server(models_root: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
@@ -130,7 +131,8 @@ def plain(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 
 @pytest.fixture(scope="module")
 def quick_timeout_server(models_root: Path) -> Iterator[LiveServer]:
-    with serving(models_root, {"CONVATLAS_BODY_TIMEOUT_S": "1"}) as server:
+    env = {"CONVATLAS_BODY_TIMEOUT_S": "1", "CONVATLAS_HEAD_TIMEOUT_S": str(HEAD_TIMEOUT_S)}
+    with serving(models_root, env) as server:
         yield server
 
 
@@ -163,6 +165,41 @@ def test_a_body_that_stalls_gets_408(quick_timeout_server: LiveServer) -> None:
     assert reply.headers["connection"] == "close"
     assert reply.sent < 30
     assert quick_timeout_server.healthy()
+
+
+def test_headers_that_dribble_in_get_408(quick_timeout_server: LiveServer) -> None:
+    """Slowloris: a byte of header every 0.1 s would hold the connection for ever."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    with socket.create_connection((LOOPBACK, quick_timeout_server.port), timeout=30) as sock:
+        sock.sendall(head)
+        sent = 0
+        while not answered(sock) and sent < 300:
+            sock.sendall(b"a")
+            sent += 1
+            time.sleep(0.1)
+        reply = read_reply(sock, time.monotonic() + 30, sent)
+    assert (reply.status, reply.error()["code"]) == (408, "request_timeout")
+    assert reply.headers["connection"] == "close"
+    assert sent < 300
+    assert quick_timeout_server.healthy()
+
+
+def test_a_connection_that_sends_nothing_is_closed(quick_timeout_server: LiveServer) -> None:
+    with socket.create_connection((LOOPBACK, quick_timeout_server.port), timeout=30) as sock:
+        assert sock.recv(1) == b""  # closed by the server, with no answer to an empty request
+
+
+def test_idle_time_between_keep_alive_requests_is_not_the_heads(
+    quick_timeout_server: LiveServer,
+) -> None:
+    head = request_head("GET", "/healthz", {})
+    with socket.create_connection((LOOPBACK, quick_timeout_server.port), timeout=30) as sock:
+        for _ in range(2):
+            sock.sendall(head)
+            reply = read_reply(sock, time.monotonic() + 30, 0)
+            assert reply.status == 200
+            assert "close" not in reply.headers.get("connection", "")
+            time.sleep(HEAD_TIMEOUT_S * 1.5)  # within uvicorn's keep-alive (5 s)
 
 
 def test_a_chunked_body_to_a_route_that_reads_none_still_ends_in_413(
