@@ -23,6 +23,7 @@ from app.specs import builtin_registry
 from app.web.assets import Assets, serve_static
 from app.web.catalog import lecture_entries, summaries, table_json
 from app.web.errors import declare_common_errors, install_error_handlers
+from app.web.head import HeadAsGetMiddleware
 from app.web.limits import BodyLimitMiddleware, Drain, DrainMiddleware, UploadAdmissionMiddleware
 from app.web.routers import analyze, architectures, compare, health, lecture, pages, predict
 from app.web.security import SecurityHeadersMiddleware
@@ -168,11 +169,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     _docs_route(app, assets)
     _static_route(app)
-    # The last added runs first: security headers on every answer, then shutdown, then the
-    # body limits (before any route reads a byte), then the bound on concurrent uploads.
+    # The last added runs first: HEAD answered as GET, security headers on every answer, then
+    # shutdown, then the body limits (before any route reads a byte), then the bound on
+    # concurrent uploads.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(UploadAdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(DrainMiddleware, drain=app.state.drain)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     return app

@@ -202,6 +202,20 @@ def test_idle_time_between_keep_alive_requests_is_not_the_heads(
             time.sleep(HEAD_TIMEOUT_S * 1.5)  # within uvicorn's keep-alive (5 s)
 
 
+def test_head_gets_the_gets_headers_and_no_body(quick_timeout_server: LiveServer) -> None:
+    head = request_head("HEAD", "/nets/vgg16", {"Accept": "text/html", "Connection": "close"})
+    with socket.create_connection((LOOPBACK, quick_timeout_server.port), timeout=30) as sock:
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line.split()[1] == b"200"
+    assert b"content-length: " in headers.lower()
+    assert body == b""
+
+
 def test_a_chunked_body_to_a_route_that_reads_none_still_ends_in_413(
     quick_timeout_server: LiveServer,
 ) -> None:
