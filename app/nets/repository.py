@@ -8,7 +8,8 @@
 Triton serves the folder unchanged (it reads config.pbtxt and the numbered version folders and
 ignores the other files). Every file is written under a temporary name and renamed into place;
 the manifest goes last, so a manifest whose files have the sizes and hashes it records is a
-finished build.
+finished build. The temporary files of a killed build are removed by the next build, of any net,
+once it holds the repository's build lock.
 A net whose manifest already matches its spec and weights is skipped.
 """
 
@@ -20,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -60,6 +62,12 @@ MODEL_FILE = f"{VERSION}/model.onnx"
 FEATURES_FILE = "features.onnx"
 LOCK_FILE = ".build.lock"
 PARTIAL = ".partial"
+PARITY_FILE = "parity.npz"
+# _partial() names a temporary file "." + its final name + "." + tempfile's random characters +
+# PARTIAL. Only files named so, after a file a build writes, are ever swept: the rest is not ours.
+_WRITTEN = (Path(MODEL_FILE).name, FEATURES_FILE, PARITY_FILE, CONFIG, MANIFEST)
+_WRITTEN_NAMES = "|".join(re.escape(name) for name in _WRITTEN)
+OUR_PARTIAL = re.compile(rf"\.(?:{_WRITTEN_NAMES})\.[^.]+{re.escape(PARTIAL)}")
 
 # Bump when the export changes what ends up in the files, so existing builds are redone.
 EXPORT_FORMAT = 1
@@ -108,7 +116,7 @@ class Downloads:
 
     cache_dir: Path
     timeout: float
-    offline: str | None = None
+    offline: str | None = None  # why the first try failed, without its URL
     fetched: dict[str, tuple[Path, str]] = field(default_factory=dict)
 
 
@@ -152,6 +160,7 @@ def build_models(
     root.mkdir(parents=True, exist_ok=True)
     outcomes = []
     with build_lock(root, say):
+        _remove_stale_partials(root)
         for spec_id in ids:
             spec = builtin_registry().get(spec_id)
             plan = plan_weights(spec, weights, untrained)
@@ -239,12 +248,14 @@ def _checkpoint(source: str, downloads: Downloads) -> tuple[Path, str]:
     if source in downloads.fetched:
         return downloads.fetched[source]
     if downloads.offline is not None:
-        raise w.DownloadFailed(f"offline: {downloads.offline}", offline=True)
+        # Each net's message and manifest note name its own URL, not the one that failed first.
+        reason = f"not tried: offline ({downloads.offline})"
+        raise w.DownloadFailed(source, reason, offline=True)
     try:
         found = w.fetch(source, downloads.cache_dir, downloads.timeout)
     except w.DownloadFailed as error:
         if error.offline:
-            downloads.offline = str(error)
+            downloads.offline = error.reason
         raise
     downloads.fetched[source] = found
     return found
@@ -258,11 +269,10 @@ def write_model(
     if checkpoint is not None:
         w.load_into(net, checkpoint)
     (model_dir / VERSION).mkdir(parents=True, exist_ok=True)
-    _remove_partials(model_dir)
     with (
-        _partial(model_dir, "model.onnx") as model_tmp,
-        _partial(model_dir, "features.onnx") as features_tmp,
-        _partial(model_dir, "parity.npz") as data_tmp,
+        _partial(model_dir, Path(MODEL_FILE).name) as model_tmp,
+        _partial(model_dir, FEATURES_FILE) as features_tmp,
+        _partial(model_dir, PARITY_FILE) as data_tmp,
     ):
         layers = _export_both(net, spec, model_tmp, features_tmp, data_tmp)
         parity = verify(model_tmp, features_tmp, data_tmp)
@@ -528,10 +538,16 @@ def _partial(folder: Path, name: str) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def _remove_partials(model_dir: Path) -> None:
-    # Left by a build that was killed; safe to remove while this process holds the build lock.
-    for stale in model_dir.glob(f".*{PARTIAL}"):
-        stale.unlink(missing_ok=True)
+def _remove_stale_partials(root: Path) -> None:
+    """Remove the temporary files a killed build left in any net's folder, not only in the
+    nets this run builds. Call it only holding the build lock: no other build can be writing
+    then, so every file of ours named like a partial one is stale."""
+    for spec_id in builtin_registry().ids():
+        for path in (root / spec_id).glob(f".*{PARTIAL}"):
+            if OUR_PARTIAL.fullmatch(path.name) and path.is_file():
+                # A leftover that cannot be removed is no reason not to build.
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -33,10 +33,16 @@ class WeightsError(Exception):
 
 
 class DownloadFailed(WeightsError):
-    """The network did not deliver the file: ``offline`` when no server answered at all."""
+    """The network did not deliver ``url``: ``offline`` when no server answered at all.
 
-    def __init__(self, message: str, *, offline: bool = False) -> None:
-        super().__init__(message)
+    The ``reason`` is kept apart from the URL so that a run which stops downloading after one
+    offline failure can tell each later net why, naming that net's own URL.
+    """
+
+    def __init__(self, url: str, reason: str, *, offline: bool = False) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
         self.offline = offline
 
 
@@ -96,7 +102,7 @@ def fetch(url: str, cache_dir: Path, timeout: float) -> tuple[Path, str]:
     """The checkpoint at ``url``, from the cache or downloaded into it: (path, sha256)."""
     name = url_filename(url)
     if not name:
-        raise DownloadFailed(f"{url}: the URL names no file")
+        raise DownloadFailed(url, "the URL names no file")
     target = cache_dir / name
     if target.is_file():
         sha256 = sha256_of(target)
@@ -133,14 +139,14 @@ def _stream(url: str, out: IO[bytes], timeout: float) -> str:
                     digest.update(chunk)
                     bar.update(len(chunk))
             if total is not None and bar.n != total:
-                raise DownloadFailed(f"{url}: the download stopped at {bar.n} of {total} bytes")
+                raise DownloadFailed(url, f"the download stopped at {bar.n} of {total} bytes")
     except urllib.error.HTTPError as error:
         error.close()  # it holds the connection open otherwise
-        raise DownloadFailed(f"{url}: HTTP {error.code} {error.reason}") from None
+        raise DownloadFailed(url, f"HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
-        raise DownloadFailed(f"{url}: {error.reason}", offline=True) from None
+        raise DownloadFailed(url, str(error.reason), offline=True) from None
     except (TimeoutError, ConnectionError) as error:
-        raise DownloadFailed(f"{url}: {error}", offline=True) from None
+        raise DownloadFailed(url, str(error), offline=True) from None
     return digest.hexdigest()
 
 

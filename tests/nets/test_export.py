@@ -9,6 +9,7 @@ quick no-op. The other VGGs only differ in depth; `make bench`/scripts/gpu-check
 import json
 import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -161,6 +162,33 @@ def test_a_second_build_is_a_quick_no_op(repo: Path, checkpoint: Path) -> None:
     assert [outcome.status for outcome in outcomes] == ["up to date"] * len(ALL)
     assert stamps() == before
     assert not [p for p in repo.rglob("*") if p.name.endswith(".partial")]
+
+
+def left_by_a_killed_build(folder: Path, name: str) -> Path:
+    """A temporary file named as a build names them, that no build will ever clean up itself."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+    os.close(handle)
+    return Path(path)
+
+
+def test_any_build_removes_what_a_killed_build_left_in_every_net(repo: Path) -> None:
+    # One net that was built before, one whose first build was killed; neither is built now.
+    killed = [repo / "zfnet-lecture", repo / "vgg16"]
+    stale = [left_by_a_killed_build(f, n) for f in killed for n in ("model.onnx", "config.pbtxt")]
+    not_ours = [killed[0] / "notes.partial.txt", killed[0] / ".notes.partial"]
+    not_ours.append(killed[1] / "model.onnx.partial")
+    for path in not_ours:
+        path.write_text("a user's file")
+    try:
+        [outcome] = build_models(["alexnet-lecture"], untrained=True, root=repo, say=lambda _: None)
+        assert outcome.status != "failed", outcome
+        assert [path for path in stale if path.exists()] == []
+        assert [path.read_text() for path in not_ours] == ["a user's file"] * len(not_ours)
+    finally:  # the repository is shared with the other tests here
+        for path in [*stale, *not_ours]:
+            path.unlink(missing_ok=True)
+        killed[1].rmdir()
 
 
 def test_a_damaged_file_of_the_right_size_is_rebuilt(repo: Path) -> None:

@@ -14,7 +14,14 @@ import torch
 
 from app.nets import weights as w
 from app.nets.builder import build
-from app.nets.repository import Downloads, Plan, build_command, build_models, resolve
+from app.nets.repository import (
+    Downloads,
+    Plan,
+    build_command,
+    build_models,
+    plan_weights,
+    resolve,
+)
 from app.settings import Settings
 from app.specs import builtin_registry
 
@@ -249,3 +256,21 @@ def test_after_one_offline_failure_a_run_tries_no_more_downloads(
     assert tries == urls[:1]
     with pytest.raises(w.DownloadFailed, match="offline"):
         resolve(Plan("checkpoint", urls[1]), downloads, lambda _: None, "net")
+
+
+def test_offline_each_net_names_its_own_weights_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-net run stops downloading after the first offline failure; every later net's
+    message (and manifest note) must still name that net's URL, not the first net's."""
+    monkeypatch.setattr(w.urllib.request, "urlopen", offline)
+    specs = [builtin_registry().get(i) for i in ("alexnet-torchvision", "vgg11", "vgg16-bn")]
+    downloads = Downloads(Path("/nonexistent/cache"), timeout=1)
+    said: list[str] = []
+    for spec in specs:
+        resolve(plan_weights(spec, None, False), downloads, said.append, spec.id or "")
+    urls = [spec.weights.url for spec in specs if spec.weights is not None]
+    assert len(said) == len(urls) == len(specs)
+    for message, url in zip(said, urls, strict=True):
+        others = [other for other in urls if other != url]
+        assert url in message
+        assert not [other for other in others if other in message], message
+        assert "offline" in message
