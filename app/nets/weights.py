@@ -4,13 +4,21 @@ A checkpoint is a plain state_dict saved by torch.save. As in torch.hub, a filen
 ``-<hex>.<ext>`` carries the first hex digits of the file's sha256 and is checked against them.
 Downloads go to a temporary file in the cache folder and are renamed into place only once their
 hash checks, so the cache never holds a half-written or unverified checkpoint.
+
+The cache is shared (by every repository, and by torch hub) and has no lock of its own. So a
+download holds an exclusive flock on its temporary file while it writes it, and before each
+download the temporary files of ours that nobody holds, left by a download killed outright
+(SIGKILL, power loss), are removed. Without fcntl (not POSIX) nothing is locked or removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import urllib.error
 import urllib.parse
@@ -23,9 +31,21 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, so a leftover cannot be told from a live download
+    fcntl = None  # type: ignore[assignment]
+
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".partial"
+# _new_partial names a temporary file "." + the checkpoint's name + "." + mkstemp's 8 random
+# characters + PARTIAL_SUFFIX. Only such names are ever swept: not torch hub's own partial files
+# (no leading dot, a 32-digit uuid; it takes no lock), nor anything else in the shared cache.
+CHECKPOINT_EXTENSIONS = ("pth", "pt")
+OUR_PARTIAL = re.compile(
+    rf"\..+\.(?:{'|'.join(CHECKPOINT_EXTENSIONS)})\.[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}"
+)
 
 
 class WeightsError(Exception):
@@ -109,22 +129,81 @@ def fetch(url: str, cache_dir: Path, timeout: float) -> tuple[Path, str]:
         check_hash(name, sha256)  # a cached file from elsewhere is checked like a download
         return target, sha256
     cache_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(cache_dir)
     return target, _download(url, target, timeout)
 
 
-def _download(url: str, target: Path, timeout: float) -> str:
-    handle, temp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX, dir=target.parent
-    )
-    temp = Path(temp_name)
+def remove_stale_partials(cache_dir: Path) -> None:
+    """Remove the temporary files of downloads that were killed outright, never to clean up.
+
+    A download holds a lock on its temporary file until the file is renamed into place or
+    removed, so one whose lock can be had is being written by nobody.
+    """
+    if fcntl is None:
+        return
+    with contextlib.suppress(OSError):  # a leftover that stays is no reason not to download
+        for name in os.listdir(cache_dir):
+            if OUR_PARTIAL.fullmatch(name):
+                _remove_if_unlocked(cache_dir / name)
+
+
+def _remove_if_unlocked(path: Path) -> None:
+    try:  # NOFOLLOW, NONBLOCK: a symlink or a FIFO named like ours is not ours, and must not hang
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return  # gone already: renamed into place, or removed by its download or another sweep
     try:
+        if stat.S_ISREG(os.fstat(handle).st_mode):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Nobody can start writing it now either: every download makes a new random name.
+            path.unlink()
+    except OSError:  # BlockingIOError: a download holds it. Else: best effort, leave it.
+        pass
+    finally:
+        os.close(handle)
+
+
+def _download(url: str, target: Path, timeout: float) -> str:
+    handle, temp = _new_partial(target)
+    try:
+        # Renamed while still open, so still locked: a sweep never sees it finished but unlocked.
         with os.fdopen(handle, "wb") as out:
             sha256 = _stream(url, out, timeout)
-        check_hash(target.name, sha256)
-        os.replace(temp, target)
+            out.flush()  # a full disk must fail here, not once the file is in place
+            check_hash(target.name, sha256)
+            os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     return sha256
+
+
+def _new_partial(target: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``target``, open and locked: no sweep takes it for stale."""
+    for _ in range(tempfile.TMP_MAX):
+        handle, name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX, dir=target.parent
+        )
+        try:
+            kept = _lock(handle, Path(name))
+        except BaseException:
+            os.close(handle)
+            Path(name).unlink(missing_ok=True)
+            raise
+        if kept:
+            return handle, Path(name)
+        os.close(handle)  # a sweep took it in the instant between creating and locking it
+    raise FileExistsError(errno.EEXIST, "no usable temporary file name found")
+
+
+def _lock(handle: int, path: Path) -> bool:
+    """Lock the file just created at ``path``; False when a sweep removed it before we could."""
+    if fcntl is None:
+        return True
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        return os.path.samestat(os.fstat(handle), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _stream(url: str, out: IO[bytes], timeout: float) -> str:

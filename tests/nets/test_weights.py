@@ -1,11 +1,12 @@
 """Pretrained weights: a checkpoint in torchvision's exact format, hash-named, loaded strictly;
 downloads that are cached, verified, atomic, and that fall back to untrained when offline."""
 
+import fcntl
 import http.server
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,126 @@ def test_offline_each_net_names_its_own_weights_url(monkeypatch: pytest.MonkeyPa
         assert url in message
         assert not [other for other in others if other in message], message
         assert "offline" in message
+
+
+class Response:
+    """What urlopen returns, offline: ``body`` in one chunk, ``during()`` called before it."""
+
+    def __init__(self, body: bytes, during: Callable[[], None]) -> None:
+        self.body, self.during = body, during
+        self.headers: dict[str, str] = {}  # no Content-Length, as some servers send none
+
+    def __enter__(self) -> "Response":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def read(self, size: int) -> bytes:
+        if self.body:
+            self.during()  # the temporary file exists and the download is under way
+        chunk, self.body = self.body[:size], self.body[size:]
+        return chunk
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, during: Callable[[], None] = lambda: None) -> None:
+    """Every URL downloads offline; its checkpoint name carries no hash, so none is checked."""
+    monkeypatch.setattr(
+        w.urllib.request, "urlopen", lambda *_, **__: Response(b"a checkpoint", during)
+    )
+
+
+def partials(cache: Path) -> list[Path]:
+    return [path for path in cache.iterdir() if path.name.endswith(".partial")]
+
+
+def name_of_a_partial(cache: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The name of the temporary file a real download of vgg19.pth wrote, gone since."""
+    seen: list[Path] = []
+    serve(monkeypatch, during=lambda: seen.extend(partials(cache)))
+    w.fetch("https://example.org/vgg19.pth", cache, timeout=1)
+    (cache / "vgg19.pth").unlink()
+    [path] = seen
+    assert not path.exists()
+    return path.name
+
+
+def is_locked(path: Path) -> bool:
+    """Whether some other open file holds an exclusive flock on ``path``."""
+    with path.open("rb") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def test_a_killed_downloads_leftover_is_removed_by_the_next_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    stale = cache / name_of_a_partial(cache, monkeypatch)
+    stale.write_bytes(b"half a checkpoint")  # as a SIGKILL mid-download leaves it
+    not_ours = [
+        "notes.partial",
+        ".notes.partial",
+        ".vgg19.pth.partial",
+        f"{stale.name}.txt",
+        "vgg19.pth.0123456789abcdef0123456789abcdef.partial",  # torch hub's: it takes no lock
+        "alexnet-owt-7be5be79.pth",
+    ]
+    for name in not_ours:
+        (cache / name).write_text("a user's file")
+    w.fetch("https://example.org/vgg11.pth", cache, timeout=1)
+    assert not stale.exists()
+    assert [(cache / name).read_text() for name in not_ours] == ["a user's file"] * len(not_ours)
+
+
+def test_a_partial_file_being_written_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    busy = cache / name_of_a_partial(cache, monkeypatch)
+    with busy.open("wb") as writer:  # another process's download, under way
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        w.fetch("https://example.org/vgg11.pth", cache, timeout=1)
+        assert busy.exists()
+    w.fetch("https://example.org/vgg13.pth", cache, timeout=1)  # and now it was killed
+    assert not busy.exists()
+
+
+def test_a_download_locks_its_partial_file_while_it_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    locked: list[bool] = []
+    serve(monkeypatch, during=lambda: locked.extend(is_locked(p) for p in partials(cache)))
+    path, _ = w.fetch("https://example.org/vgg19.pth", cache, timeout=1)
+    assert locked == [True]
+    assert path.read_bytes() == b"a checkpoint"
+    assert partials(cache) == []
+
+
+def test_a_sweep_between_creating_and_locking_a_partial_file_costs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's sweep may find the new file before its download has locked it."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    lock = fcntl.flock
+    swept: list[list[Path]] = []  # the partial files before the sweep, then after it
+
+    def flock_after_a_sweep(file: int, operation: int) -> None:
+        if not swept:  # only the first lock: the download's, on the file it has just made
+            swept.append(partials(cache))
+            w.remove_stale_partials(cache)  # its own locks come here too, and go on below
+            swept.append(partials(cache))
+        lock(file, operation)
+
+    serve(monkeypatch)
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_sweep)
+    path, _ = w.fetch("https://example.org/vgg19.pth", cache, timeout=1)
+    assert path.read_bytes() == b"a checkpoint"
+    assert partials(cache) == []
+    [before, after] = swept
+    assert (len(before), after) == (1, [])  # the sweep did take the new file: it was unlocked
