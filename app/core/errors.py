@@ -102,8 +102,20 @@ def _finite_float(token: str) -> float:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Strict JSON: NaN, Infinity, numbers that overflow and absurd nesting are all ValueError."""
+    """Strict JSON: NaN, Infinity, numbers that overflow, absurd nesting and strings that are not
+    Unicode (a lone UTF-16 surrogate escape, such as "\\ud800") are all ValueError."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        _refuse_lone_surrogates(value)
     except RecursionError:
         raise ValueError("JSON is nested too deeply") from None
+    return value
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """JSON's \\u escapes can spell half a surrogate pair, which no UTF-8 answer can carry: a
+    name holding one would pass every check, then fail as the answer is encoded."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)") from None

@@ -282,7 +282,10 @@ IOPRIO_SYSCALLS = {"x86_64": (251, 252), "aarch64": (30, 31)}  # (ioprio_set, io
 @functools.cache
 def _ioprio_syscalls() -> tuple[ctypes.CDLL, int, int] | None:
     numbers = IOPRIO_SYSCALLS.get(platform.machine())
-    if numbers is None or not sys.platform.startswith("linux"):
+    # platform.machine() is the kernel's: a 32-bit interpreter on a 64-bit kernel has other
+    # numbers (252 is exit_group on i386).
+    is_64_bit = ctypes.sizeof(ctypes.c_void_p) == 8
+    if numbers is None or not is_64_bit or not sys.platform.startswith("linux"):
         return None
     return ctypes.CDLL(None, use_errno=True), *numbers
 

@@ -40,12 +40,10 @@ HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".partial"
 # _new_partial names a temporary file "." + the checkpoint's name + "." + mkstemp's 8 random
-# characters + PARTIAL_SUFFIX. Only such names are ever swept: not torch hub's own partial files
-# (no leading dot, a 32-digit uuid; it takes no lock), nor anything else in the shared cache.
-CHECKPOINT_EXTENSIONS = ("pth", "pt")
-OUR_PARTIAL = re.compile(
-    rf"\..+\.(?:{'|'.join(CHECKPOINT_EXTENSIONS)})\.[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}"
-)
+# characters + PARTIAL_SUFFIX, whatever the checkpoint's extension. Only such names are ever
+# swept: not torch hub's own partial files (no leading dot, a 32-digit uuid; it takes no lock),
+# nor anything else in the shared cache.
+OUR_PARTIAL = re.compile(rf"\..+\.[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}")
 
 
 class WeightsError(Exception):
@@ -156,7 +154,9 @@ def _remove_if_unlocked(path: Path) -> None:
         if stat.S_ISREG(os.fstat(handle).st_mode):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # Nobody can start writing it now either: every download makes a new random name.
-            path.unlink()
+            # Still, only the file locked here is removed, should the name point elsewhere now.
+            if os.path.samestat(os.fstat(handle), os.stat(path, follow_symlinks=False)):
+                path.unlink()
     except OSError:  # BlockingIOError: a download holds it. Else: best effort, leave it.
         pass
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,9 +51,12 @@ COMMON_STATUSES = (400, 408, 413, 500, 503)
 # What may be echoed back: an id-shaped value, and issue text cut to this many characters.
 ECHOABLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_ECHO = 64
-# A layer name or key repeated in an issue only when it is plain text: no markup, quote,
-# backslash or control characters (a name like "conv1 (3x3)" is repeated, "<b>x</b>" is not).
-PLAIN = re.compile(r"[^\x00-\x1f\x7f-\x9f<>&\"'`\\]+")
+# A layer name or key repeated in an issue only when it is plain text (a name like "conv1 (3x3)"
+# is repeated, "<b>x</b>" is not): no markup, quote or backslash, and no character of these
+# Unicode categories: controls, formats (bidi overrides, zero-width), surrogates, private use,
+# unassigned, line and paragraph separators.
+MARKUP = frozenset("<>&\"'`\\")
+NOT_PLAIN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 class ErrorBody(BaseModel):
@@ -94,9 +98,13 @@ def echoable(value: str) -> str | None:
 def plain(text: str | None) -> str | None:
     """User text fit to repeat in an issue: plain and cut short, else None (the issue still
     says where: the layer's index)."""
-    if text is None or not PLAIN.fullmatch(text):
+    if text is None or not text or not all(map(_is_plain, text)):
         return None
     return cut(text)
+
+
+def _is_plain(character: str) -> bool:
+    return character not in MARKUP and unicodedata.category(character) not in NOT_PLAIN_CATEGORIES
 
 
 def cut(text: str | None, limit: int = MAX_ECHO) -> str | None:

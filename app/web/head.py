@@ -2,7 +2,8 @@
 
 FastAPI's routes answer only the methods they declare, so ``curl -I`` and uptime monitors got 405
 from every page. Starlette's own routes add HEAD to GET; this does the same for the whole app,
-before any other middleware, so the answer is the GET's own (its Content-Length included).
+outside every middleware of ours (Starlette's ServerErrorMiddleware still wraps it), so the
+answer is the GET's own, its Content-Length included.
 """
 
 from __future__ import annotations

@@ -125,7 +125,15 @@ class ConvAtlasHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.closer is not None and self.closer.lingering:
             return  # read only so that the client is not reset; dropped
+        if self.head_timer is None and self._between_requests():
+            # uvicorn stops its keep-alive timer on any byte, and llhttp skips the blank lines
+            # a client may send between requests without beginning a message: a CRLF now and
+            # then would otherwise hold the connection for ever.
+            self._await_head()
         super().data_received(data)
+
+    def _between_requests(self) -> bool:
+        return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
 
     def eof_received(self) -> None:
         if self.closer is not None and self.closer.lingering:

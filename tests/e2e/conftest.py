@@ -10,6 +10,7 @@ artifacts/screenshots/.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 ABORTED = "net::ERR_ABORTED"
+# An abort is a navigation's doing only if the navigation came this close to it (either side:
+# Chromium may report the abort before the next document's request). Far apart, it is the page's.
+NAVIGATION_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class FailedRequest:
     aborted: bool
     # How many documents the tab had asked for when the request started.
     navigation: int
+    failed_at: float  # time.monotonic()
 
 
 @dataclass
@@ -81,7 +86,11 @@ class Problems:
     console: list[str] = field(default_factory=list)
     page: list[str] = field(default_factory=list)
     failed_requests: list[FailedRequest] = field(default_factory=list)
-    navigations: int = 0
+    navigated_at: list[float] = field(default_factory=list)  # each document's request
+
+    @property
+    def navigations(self) -> int:
+        return len(self.navigated_at)
 
     @property
     def requests(self) -> list[str]:
@@ -91,8 +100,13 @@ class Problems:
         return [
             failed.description
             for failed in self.failed_requests
-            if not (failed.aborted and failed.navigation < self.navigations)
+            if not self.cut_short_by_a_navigation(failed)
         ]
+
+    def cut_short_by_a_navigation(self, failed: FailedRequest) -> bool:
+        later = self.navigated_at[failed.navigation :]  # navigations after the request began
+        near = any(abs(at - failed.failed_at) <= NAVIGATION_WINDOW_S for at in later)
+        return failed.aborted and near
 
     def all(self) -> list[str]:
         return [*self.console, *self.page, *self.requests]
@@ -137,7 +151,7 @@ def watch_requests(tab: Page, problems: Problems) -> None:
     def on_request(request: Request) -> None:
         # A new document for the tab; a same-document (#fragment) navigation sends no request.
         if request.is_navigation_request() and request.frame == tab.main_frame:
-            problems.navigations += 1
+            problems.navigated_at.append(time.monotonic())
         started_at[request] = problems.navigations
 
     def on_failed(request: Request) -> None:
@@ -147,6 +161,7 @@ def watch_requests(tab: Page, problems: Problems) -> None:
             description=f"{request.method} {request.url} ({request.failure})",
             aborted=request.failure == ABORTED,
             navigation=started_at.pop(request, problems.navigations),
+            failed_at=time.monotonic(),
         )
         problems.failed_requests.append(failed)
 

@@ -335,6 +335,8 @@ def test_a_killed_downloads_leftover_is_removed_by_the_next_download(
     cache = tmp_path / "cache"
     stale = cache / name_of_a_partial(cache, monkeypatch)
     stale.write_bytes(b"half a checkpoint")  # as a SIGKILL mid-download leaves it
+    other_extension = cache / ".resnet18.ckpt.ab12_z9x.partial"  # a --weights URL's, say
+    other_extension.write_bytes(b"half a checkpoint")
     not_ours = [
         "notes.partial",
         ".notes.partial",
@@ -347,6 +349,7 @@ def test_a_killed_downloads_leftover_is_removed_by_the_next_download(
         (cache / name).write_text("a user's file")
     w.fetch("https://example.org/vgg11.pth", cache, timeout=1)
     assert not stale.exists()
+    assert not other_extension.exists()
     assert [(cache / name).read_text() for name in not_ours] == ["a user's file"] * len(not_ours)
 
 

@@ -430,14 +430,16 @@ def test_an_unknown_id_shaped_like_one_is_named(client: TestClient) -> None:
     assert (error["code"], error["id"]) == ("unknown_net", "lenet")
 
 
-def test_user_text_in_spec_issues_is_cut_short(client: TestClient) -> None:
-    key = "<b>" * 20_000
+@pytest.mark.parametrize("key", ["k" * 60_000, "<b>" * 20_000])
+def test_user_text_in_spec_issues_is_cut_short(client: TestClient, key: str) -> None:
     spec = {"name": "x", "input": {"height": 8, "width": 8, "channels": 1}, "layers": []}
     spec["layers"] = [{"kind": "relu", "name": "n" * 5000, key: 1}]
     response = client.post("/api/analyze", json=spec)
     assert response.status_code == 422
     assert len(response.content) < 4000
-    for issue in error_of(response)["issues"]:
+    issues = error_of(response)["issues"]
+    assert issues
+    for issue in issues:
         assert len(issue["field"] or "") <= 64
         assert len(issue["name"] or "") <= 64
 
@@ -465,6 +467,32 @@ def test_spec_issues_repeat_a_layer_name_only_when_it_is_plain(client: TestClien
     )
     assert located == {(0, "conv 1 (3x3)", "kernel"), (1, None, "kernel")}
     assert "onerror" not in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["evil\u202egpj.exe", "a\u2028b", "zero\u200bwidth", "tab\there", "private\ue000"],
+    ids=["bidi override", "line separator", "zero width", "control", "private use"],
+)
+def test_spec_issues_do_not_repeat_invisible_or_spoofing_characters(
+    client: TestClient, name: str
+) -> None:
+    layer = {"kind": "conv", "name": name, "out_channels": 4, "kernel": 99}
+    located, text = issues_located(client, [layer])
+    assert located == {(0, None, "kernel")}
+    assert name not in text
+
+
+def test_a_lone_surrogate_in_a_spec_is_refused_as_invalid_json(client: TestClient) -> None:
+    """Valid JSON syntax, but not Unicode: no UTF-8 answer could carry it back."""
+    body = b'{"name": "x", "input": {"height": 8, "width": 8, "channels": 1}, '
+    body += b'"layers": [{"kind": "relu", "name": "a\\ud800b"}]}'
+    response = client.post(
+        "/api/analyze", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "invalid_json"
+    assert "surrogate" in error_of(response)["message"]
 
 
 def test_spec_issues_repeat_an_unknown_key_only_when_it_is_plain(client: TestClient) -> None:

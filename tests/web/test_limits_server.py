@@ -189,6 +189,18 @@ def test_a_connection_that_sends_nothing_is_closed(quick_timeout_server: LiveSer
         assert sock.recv(1) == b""  # closed by the server, with no answer to an empty request
 
 
+def test_blank_lines_between_requests_do_not_hold_the_connection(
+    quick_timeout_server: LiveServer,
+) -> None:
+    """llhttp skips a CRLF between requests without beginning one, and uvicorn's keep-alive
+    timer stops at any byte: the head timeout must still close the connection."""
+    with socket.create_connection((LOOPBACK, quick_timeout_server.port), timeout=30) as sock:
+        sock.sendall(request_head("GET", "/healthz", {}))
+        assert read_reply(sock, time.monotonic() + 30, 0).status == 200
+        sock.sendall(b"\r\n")
+        assert sock.recv(1) == b""  # closed, with nothing sent for the blank line
+
+
 def test_idle_time_between_keep_alive_requests_is_not_the_heads(
     quick_timeout_server: LiveServer,
 ) -> None:
