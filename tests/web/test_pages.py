@@ -136,12 +136,12 @@ def test_a_spec_link_longer_than_a_posted_spec_may_be_is_refused() -> None:
 
 def test_the_lecture_page_lists_every_figure(client: TestClient) -> None:
     html = client.get("/lecture").text
-    assert len(re.findall(r'<tr class="verdict-row-', html)) == len(lecture_entries())
+    assert len(re.findall(r'<li class="figure-card verdict-row-', html)) == len(lecture_entries())
 
 
 def test_the_lecture_page_filters_by_verdict_in_the_url(client: TestClient) -> None:
     html = client.get("/lecture", params={"verdict": "differs"}).text
-    rows = re.findall(r'<tr class="verdict-row-(\w+)"', html)
+    rows = re.findall(r'<li class="figure-card verdict-row-(\w+)"', html)
     assert rows
     assert set(rows) == {"differs"}
     assert len(rows) == sum(1 for entry in lecture_entries() if entry.verdict == "differs")
