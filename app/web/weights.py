@@ -20,7 +20,6 @@ from app.specs import Spec
 
 WeightsState = Literal["pretrained", "unpublished", "not_downloaded", "not_built"]
 MANIFEST_CACHE_SIZE = 64
-NOISE = "its predictions are noise"
 
 
 class ManifestWeights(Frozen):
@@ -36,6 +35,7 @@ class ServedWeights(Frozen):
 
     state: WeightsState
     pretrained: bool
+    untrained: bool  # its predictions are noise: random weights now, or once built
     label: str  # a few words for a table cell
     detail: str  # plain sentences: what is loaded, what it means, how to change it
     checkpoint: str | None  # the loaded checkpoint's file name, or the published one missing
@@ -82,6 +82,7 @@ def _not_built(spec: Spec, spec_id: str) -> ServedWeights:
     return ServedWeights(
         state="not_built",
         pretrained=False,
+        untrained=published is None,
         label="not built yet",
         detail=f"Not built yet. Once built, {then}.",
         checkpoint=published,
@@ -101,6 +102,7 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
         return ServedWeights(
             state="pretrained",
             pretrained=True,
+            untrained=False,
             label="pretrained",
             detail=f"It runs the checkpoint {name} (sha256 {built.sha256}).",
             checkpoint=name,
@@ -111,9 +113,10 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
         return ServedWeights(
             state="unpublished",
             pretrained=False,
+            untrained=True,
             label="untrained: none published",
             detail="No ImageNet weights were ever published for this net, so it runs on seeded "
-            f"random weights; {NOISE}.",
+            "random weights.",
             checkpoint=None,
             sha256=None,
             fix=None,
@@ -122,9 +125,10 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
     return ServedWeights(
         state="not_downloaded",
         pretrained=False,
+        untrained=True,
         label="untrained: not downloaded",
         detail=f"The published weights ({name}) could not be downloaded when this model was "
-        f"built, so it runs on seeded random weights; {NOISE}. To load them, run "
+        f"built, so it runs on seeded random weights. To load them, run "
         f"`{_build(spec_id)}` on a machine that can reach {host}, or "
         f"`{_build(spec_id)} --weights {name}` with the file copied here.",
         checkpoint=name,

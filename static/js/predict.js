@@ -60,9 +60,8 @@ function sentenceNodes(text) {
 function showWeights(net, served) {
   if (!served) return;
   const banner = net.part('untrained-banner');
-  const untrained = served.state === 'unpublished' || served.state === 'not_downloaded';
-  if (untrained) net.part('weights-detail').replaceChildren(...sentenceNodes(served.detail));
-  banner.hidden = !untrained;
+  if (served.untrained) net.part('weights-detail').replaceChildren(...sentenceNodes(served.detail));
+  banner.hidden = !served.untrained;
 }
 
 function showInfo(net, info) {

@@ -418,3 +418,47 @@ def test_prerender_keeps_every_built_in_page_but_the_pairs(
     app.state.page_cache = PageCache()
     for url, body in rendered.items():
         assert _raw(client, url, "gzip").body == body
+
+
+def test_the_favicon_is_linked_and_served(client: TestClient) -> None:
+    html = client.get("/").text
+    found = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert found is not None
+    icon = client.get(found[1])
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert icon.text.lstrip().startswith("<svg")
+    moved = client.get("/favicon.ico", follow_redirects=False)
+    assert (moved.status_code, moved.headers["location"]) == (301, found[1])
+
+
+def test_the_api_docs_link_back_to_the_site(client: TestClient) -> None:
+    html = client.get("/docs").text
+    nav = re.search(r'<nav aria-label="ConvAtlas".*?</nav>', html, re.S)
+    assert nav is not None
+    assert {'href="/"', 'href="/lecture"', 'href="/compare"'} <= set(
+        re.findall(r'href="[^"]*"', nav[0])
+    )
+    assert html.index("<nav") < html.index('<div id="swagger-ui">')
+
+
+def test_a_small_nets_macs_read_with_their_own_prefix(client: TestClient) -> None:
+    """LeNet-sized: the custom page's card said "MACs 0.00 G"; it reads 416.52 K, exact below."""
+    spec = {
+        "name": "LeNet-5",
+        "input": {"height": 32, "width": 32, "channels": 1},
+        "layers": [
+            {"kind": "conv", "out_channels": 6, "kernel": 5},
+            {"kind": "maxpool", "kernel": 2},
+            {"kind": "conv", "out_channels": 16, "kernel": 5},
+            {"kind": "maxpool", "kernel": 2},
+            {"kind": "flatten"},
+            {"kind": "linear", "out_features": 120},
+            {"kind": "linear", "out_features": 84},
+            {"kind": "linear", "out_features": 10},
+        ],
+    }
+    html = client.post("/custom/table", json=spec).text
+    card = re.search(r"<dt>MACs per image</dt><dd>(.*?)</dd><dd class=\"exact\">([\d,]+)", html)
+    assert card is not None
+    assert card[1] == '<data value="416520" title="416,520">416.52 K</data>'
+    assert card[2] == "416,520"

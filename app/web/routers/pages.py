@@ -21,7 +21,7 @@ from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
@@ -168,6 +168,13 @@ def _home(templates: Jinja2Templates, served: Served) -> str:
         "count": len(summaries()),
     }
     return _render(templates, "home.html", context)
+
+
+@router.get("/favicon.ico")
+async def favicon(request: Request) -> Response:
+    """Where a browser or a tool looks for the icon without reading the page's <link>."""
+    url: str = request.app.state.assets.url("img/favicon.svg")
+    return RedirectResponse(url, status_code=301)
 
 
 @router.get("/", response_class=HTMLResponse)
