@@ -462,3 +462,15 @@ def test_a_small_nets_macs_read_with_their_own_prefix(client: TestClient) -> Non
     assert card is not None
     assert card[1] == '<data value="416520" title="416,520">416.52 K</data>'
     assert card[2] == "416,520"
+
+
+def test_the_number_filters_are_the_one_formatter() -> None:
+    from markupsafe import Markup
+
+    from app.web.templating import si, signed_si
+
+    assert si(642_000) == Markup('<data value="642000" title="642,000">642 K</data>')
+    assert signed_si(-1_500_000) == Markup(
+        '<data value="-1500000" title="-1,500,000">-1.5 M</data>'
+    )
+    assert signed_si(0) == Markup('<data value="0" title="0">0</data>')
