@@ -9,12 +9,14 @@ build) go to stderr. Both implement app.nets.progress.BuildProgress.
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any, TextIO
 
 from app.nets.progress import BUILD_STEPS, BuildStep
 
-BAR_FORMAT = "{desc} |{bar:12}| {n_fmt}/{total_fmt} {postfix} [{elapsed}]"
+# "vgg16 |########    | 2/3, parity check [00:41]": tqdm writes the postfix after ", ".
+BAR_FORMAT = "{desc} |{bar:12}| {n_fmt}/{total_fmt}{postfix} [{elapsed}]"
 
 
 class PlainProgress:
@@ -42,8 +44,8 @@ class PlainProgress:
 
 
 class TerminalProgress:
-    """A tqdm bar per net on the terminal; the net's outcome line replaces nothing, so the
-    bars stay as a record of which step each net reached."""
+    """A tqdm bar per net on the terminal, left in place when the net is done: a failed net's
+    bar shows the step it failed in."""
 
     def __init__(self, progress: TextIO, results: TextIO) -> None:
         from tqdm import tqdm  # the `build` extra, like the rest of the model build
@@ -54,13 +56,16 @@ class TerminalProgress:
         self._bars: dict[str, Any] = {}
 
     def started(self, net_id: str) -> None:
+        size = shutil.get_terminal_size()
         self._bars[net_id] = self._tqdm(
             total=len(BUILD_STEPS),
             desc=net_id,
             file=self._progress,
             bar_format=BAR_FORMAT,
             leave=True,
-            dynamic_ncols=True,
+            # A terminal that reports no size (0 x 0) would get no bar: then 80 x 24.
+            ncols=size.columns,
+            nrows=size.lines,
         )
 
     def step(self, net_id: str, step: BuildStep) -> None:
@@ -70,7 +75,7 @@ class TerminalProgress:
 
     def finished(self, net_id: str, status: str, message: str) -> None:
         bar = self._bars.pop(net_id)
-        if status == "built":
+        if status != "failed":  # built now, or already: every step is done
             bar.n = len(BUILD_STEPS)
         bar.set_postfix_str(status)
         bar.close()

@@ -34,8 +34,8 @@ exit status:
   0  success
   1  the input or the work failed (an invalid spec; a net that did not build)
   2  usage error (an unknown option or net, a file that cannot be read)
-  3  this install lacks what the command needs: `models build` needs the build extra
-     (pip install 'convatlas[build]')
+  3  this install lacks what the command needs: `models build` needs the build extra,
+     convatlas[build] (torch, onnx)
   130, 143  interrupted (Ctrl-C, SIGTERM); a half-built net leaves no files behind"""
 # What `models build` imports that only the `build` extra installs.
 BUILD_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "tqdm"})
@@ -116,7 +116,7 @@ def _models_build(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:
         if error.name not in BUILD_EXTRA_MODULES:
             raise
-        missing = f"needs {error.name}, which this install lacks: pip install 'convatlas[build]'"
+        missing = f"needs {error.name}, which this install lacks: install convatlas[build]"
         _error("models build", missing)
         return EXIT_MISSING
     _exit_cleanly_on_sigterm()

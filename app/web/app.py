@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import logging
 import subprocess
 from collections.abc import AsyncIterator
@@ -108,7 +109,15 @@ BUILD_STOP_TIMEOUT_S = 10.0
 def _start_build(settings: Settings) -> subprocess.Popen[bytes] | None:
     """Start the background build first, so its torch start-up overlaps ours; each model is
     served as soon as its manifest lands. A repository the server cannot write (mounted
-    read-only, say) is served as it is: the service reports what is missing."""
+    read-only, say), or an install without the build extra, is served as it is: the service
+    reports what is missing."""
+    if settings.build_on_start and importlib.util.find_spec("torch") is None:
+        log.warning(
+            "not building the models missing from %s: the build needs torch, which this "
+            "install lacks (install convatlas[build])",
+            settings.models_dir,
+        )
+        return None
     try:
         return start_background_build(settings)
     except OSError as error:
