@@ -14,6 +14,7 @@ They run at their real 224 x 224 input: a VGG's export time is its weights' (the
 runs.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from app.nets import repository, weights
 from app.nets.builder import SpecNet, build
 from app.nets.export import OUTPUT_NAME, ExportError, export
 from app.nets.repository import build_command, build_models, spec_fingerprint
-from app.nets.weights import load_into, sha256_of
+from app.nets.weights import load_into
 from app.specs import Spec, builtin_registry
 
 UNTRAINED = ["alexnet-lecture", "zfnet-lecture", "alexnet-2012", "zfnet-2013", "vgg11-bn"]
@@ -49,6 +50,12 @@ CPU = ["CPUExecutionProvider"]
 GOLDEN_TABLES = Path(__file__).resolve().parents[1] / "golden" / "tables"
 # The layers whose outputs the features model serves (docs/inference.md): every conv and pool.
 FEATURE_KINDS = {"conv", "maxpool", "avgpool", "adaptiveavgpool"}
+
+
+def sha256_of(path: Path) -> str:
+    """hashlib's own digest, not the build's helper that wrote the manifest."""
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def save_checkpoint(net: nn.Module, folder: Path, stem: str) -> Path:
