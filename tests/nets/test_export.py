@@ -75,13 +75,15 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Path:
+def repo(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> Iterator[Path]:
+    """Shared by the module's tests, read-only: see _the_shared_repository_is_left_as_found."""
     root = tmp_path_factory.mktemp("models")
     quiet = {"root": root, "say": lambda _: None}
     built = build_models(UNTRAINED, untrained=True, **quiet)
     built += build_models([PRETRAINED], weights=str(checkpoint), **quiet)
     assert [outcome.status for outcome in built] == ["built"] * len(ALL), built
-    return root
+    yield root
+    shutil.rmtree(root)  # 1.6 GB that pytest would otherwise keep for three runs
 
 
 def stamps(root: Path, *, lock: bool = True) -> dict[str, tuple[int, int]]:
