@@ -83,9 +83,19 @@ export const PLOTLY_CONFIG = {
   toImageButtonOptions: { format: 'png', scale: 2 },
 };
 
+// The custom editor: how long typing pauses before a check, and what a new layer of each kind
+// starts with (its required fields filled with a common choice; the rest take torch's defaults).
 export const EDITOR = {
   debounceMs: 300,
-  newLayer: '{"kind": "relu"}',
+  newLayerKind: 'conv',
+  presets: {
+    conv: { out_channels: 64, kernel: 3, padding: 1 },
+    maxpool: { kernel: 2, stride: 2 },
+    avgpool: { kernel: 2, stride: 2 },
+    adaptiveavgpool: { output_size: 1 },
+    lrn: { size: 5 },
+    linear: { out_features: 1000 },
+  },
 };
 
 // Live inference: how often a page asks again while a net's model is being built, the top-5
