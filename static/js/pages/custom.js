@@ -8,7 +8,7 @@
 import { embeddedJSON, post } from '../api.js';
 import { EDITOR } from '../config.js';
 import { saveBlob } from '../downloads.js';
-import { chartIds, drawNetCharts } from '../netcharts.js';
+import { chartIds, drawNetCharts, wireNetCharts } from '../netcharts.js';
 import { fail, start } from '../page.js';
 import { changeKind, isLayerObject, layerRow, newLayer, parseField, readRow, renumber } from '../specform.js';
 import { enhanceTables } from '../table.js';
@@ -394,6 +394,7 @@ document.getElementById('add-layer').addEventListener('click', addLayer);
 document.getElementById('download-json').addEventListener('click', downloadJson);
 document.getElementById('download-csv').addEventListener('click', downloadCsv);
 document.getElementById('copy-link').addEventListener('click', copyLink);
+wireNetCharts('custom');
 try {
   await check();
 } catch (error) {
