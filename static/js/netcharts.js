@@ -84,8 +84,9 @@ export function enableViewToggle(group, redraw) {
       if (button.getAttribute('aria-pressed') === 'true') return;
       for (const other of buttons) other.setAttribute('aria-pressed', String(other === button));
       for (const prefix of group.dataset.viewFor.split(' ')) views.set(prefix, view);
-      group.closest('section')?.setAttribute('data-chart-view', view);
+      delete group.dataset.drawn;
       await redraw(view);
+      group.dataset.drawn = view; // the charts show this view now
     });
   }
 }

@@ -321,7 +321,7 @@ function onListClick(event) {
     button.focus();
   } else if (action === 'copy') {
     const copy = structuredClone(all[index]);
-    if (isLayerObject(copy)) delete copy.name; // names must differ: the copy takes its own
+    if (isLayerObject(copy) && typeof copy.name === 'string') copy.name = unusedName(`${copy.name}-copy`, all);
     setLayers([...all.slice(0, index + 1), copy, ...all.slice(index + 1)]);
     const fresh = layerRow(copy, kinds);
     row.after(fresh);
@@ -335,6 +335,14 @@ function onListClick(event) {
   }
   renumber(rows());
   schedule();
+}
+
+// Names must differ: a copy of "conv1" is "conv1-copy", then "conv1-copy2"...
+function unusedName(base, all) {
+  const taken = new Set(all.filter(isLayerObject).map((layer) => layer.name));
+  let name = base;
+  for (let n = 2; taken.has(name); n += 1) name = `${base}${n}`;
+  return name;
 }
 
 function addLayer() {
