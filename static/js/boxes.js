@@ -104,12 +104,11 @@ function labelText(box) {
 // Labels hang under the boxes, two lines each (name, W×H×D), level, in lanes below the lowest
 // box: a label goes to the highest lane where it clears the one before it, and a thin line
 // leads up to its box, so the thin FC boxes (fc6, fc7, fc8) keep readable labels at any width.
-// A label's left and right edges in px from the plot's left, kept inside it: one that would
-// stick out at an end is anchored to its line's side instead of centred on it.
+// A label's left and right edges in px from the plot's left, centred under its box but kept
+// inside the plot: `shift` moves one that would stick out at an end back in.
 function labelSpan(x, width, plotWidth) {
   const left = Math.min(Math.max(0, x - width / 2), Math.max(0, plotWidth - width));
-  const anchor = left === x - width / 2 ? 'center' : left < x - width / 2 ? 'right' : 'left';
-  return { left, right: left + width, anchor };
+  return { left, right: left + width, shift: left - (x - width / 2) };
 }
 
 function labelAnnotations(boxes, pxPerUnit, size) {
@@ -137,9 +136,9 @@ function labelAnnotations(boxes, pxPerUnit, size) {
       ayref: 'y',
       ax: x,
       ay: baseline - drop,
-      xanchor: span.anchor,
+      xshift: span.shift,
       yanchor: 'top',
-      align: span.anchor,
+      align: 'center',
       font: { size: BOXES.label.fontSize, color: COLORS.muted },
       bgcolor: COLORS.paper,
     };
