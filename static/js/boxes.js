@@ -293,6 +293,25 @@ export function drawBoxes(el, table) {
   return draw(el, figure);
 }
 
+// After two nets' boxes are put on one scale (the compare page shares their axes), their labels
+// are laid out again for that scale, with room for the deeper of the two label stacks below.
+export function refitLabels(elements) {
+  const fits = elements.map((el) => {
+    const axis = el._fullLayout.xaxis;
+    const size = { x: axis.range, width: axis.range[1] - axis.range[0] };
+    return labelAnnotations(boxLayout(tables.get(el)), axis._length / size.width, size);
+  });
+  const lanes = Math.max(...fits.map((fit) => fit.lanes));
+  const bottom = BOXES.label.firstPx + (lanes - 1) * BOXES.label.lanePx + BOXES.label.heightPx;
+  return Promise.all(
+    elements.map((el, i) => {
+      const height = el._fullLayout.height - el._fullLayout.margin.b + bottom;
+      el.style.height = `${height}px`;
+      return window.Plotly.relayout(el, { annotations: fits[i].annotations, 'margin.b': bottom, height });
+    }),
+  );
+}
+
 export async function toggle3d(el) {
   const table = tables.get(el);
   if (!table) return false;

@@ -6,7 +6,7 @@
 // (blocks by default); each is laid out for its element's width (stacked on a phone), and is
 // redrawn when the toggle changes or the width crosses from one layout to the other.
 
-import { narrow, setExport } from './charts.js';
+import { layoutOf, setExport } from './charts.js';
 import { VIEWS } from './config.js';
 import { afterPaint, drawBoxesInto, drawInto } from './page.js';
 import { costFigure, rfFigure, shareFigure, volumeFigure } from './netfigures.js';
@@ -94,13 +94,13 @@ export function enableViewToggle(group, redraw) {
 // Redraws what `redraw` draws whenever an element's width crosses between a phone's layout
 // and a wider one (Plotly's own resize only rescales a figure; it does not re-lay it out).
 export function redrawOnLayoutChange(ids, redraw) {
-  const layouts = new Map(ids.map((id) => [id, narrow(widthOf(id))]));
+  const layouts = new Map(ids.map((id) => [id, layoutOf(widthOf(id))]));
   let timer = null;
   window.addEventListener('resize', () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      const changed = ids.some((id) => narrow(widthOf(id)) !== layouts.get(id));
-      ids.forEach((id) => layouts.set(id, narrow(widthOf(id))));
+      const changed = ids.some((id) => layoutOf(widthOf(id)) !== layouts.get(id));
+      ids.forEach((id) => layouts.set(id, layoutOf(widthOf(id))));
       if (changed) redraw();
     }, 200);
   });

@@ -1,4 +1,5 @@
 import { embeddedJSON } from '../api.js';
+import { refitLabels } from '../boxes.js';
 import { setExport, shareRanges } from '../charts.js';
 import { describeChart } from '../chartdata.js';
 import { CHART } from '../config.js';
@@ -33,7 +34,9 @@ async function drawOverlay() {
 
 async function share(key) {
   if (!SHARED[key]) return;
-  await shareRanges([document.getElementById(`a-${key}`), document.getElementById(`b-${key}`)], SHARED[key]);
+  const pair = [document.getElementById(`a-${key}`), document.getElementById(`b-${key}`)];
+  await shareRanges(pair, SHARED[key]);
+  if (key === 'boxes') await refitLabels(pair);
 }
 
 async function redrawPairs(keys) {
