@@ -3,7 +3,7 @@ import { refitLabels } from '../boxes.js';
 import { setExport, shareRanges } from '../charts.js';
 import { describeChart } from '../chartdata.js';
 import { CHART } from '../config.js';
-import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, netChartDrawers, redrawCharts, redrawOnLayoutChange } from '../netcharts.js';
+import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, keysOf, netChartDrawers, redrawCharts, redrawOnLayoutChange } from '../netcharts.js';
 import { overlayFigures } from '../netfigures.js';
 import { afterPaint, drawInto, fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
@@ -62,7 +62,7 @@ try {
   const toggle = document.querySelector('[data-view-for="a b"]');
   if (toggle) enableViewToggle(toggle, () => redrawPairs(VIEWED));
   redrawOnLayoutChange(['overlay-sides'], drawOverlay);
-  redrawOnLayoutChange(chartIds('a'), () => redrawPairs(NET_CHARTS));
+  redrawOnLayoutChange(chartIds('a'), (changed) => redrawPairs(keysOf('a', changed)));
 } catch (error) {
   fail(ids, error);
 }
