@@ -10,6 +10,8 @@ import { saveBlob } from './save.js';
 const drawnWith = new WeakMap();
 const exportOf = new WeakMap();
 
+export const widthOf = (id) => document.getElementById(id)?.clientWidth ?? 0;
+
 export function plotly() {
   return window.Plotly;
 }
@@ -149,8 +151,9 @@ export function showFailure(el, message) {
   el.textContent = message;
 }
 
-// Home: ILSVRC top-5 error by year, depth beside it.
-export function timelineFigure(timeline, height = CHART.height + 40) {
+// Home: ILSVRC top-5 error by year, depth beside it (below it, on a narrow screen).
+export function timelineFigure(timeline, { width } = {}) {
+  const inRows = stacked(width);
   const x = timeline.points.map((p) => `${p.year} · ${p.entry.split(' (')[0]}`);
   const verdicts = timeline.points.map((p) => `lecture: ${p.verdict.stated} (${p.verdict.verdict})`);
   const data = [
@@ -162,6 +165,7 @@ export function timelineFigure(timeline, height = CHART.height + 40) {
       marker: { color: COLORS.error },
       text: timeline.points.map((p) => `${p.top5_error} %`),
       textposition: 'outside',
+      textfont: { size: 12 },
       cliponaxis: false,
       customdata: verdicts,
       hovertemplate: '<b>%{x}</b><br>top-5 error %{y} %<br>%{customdata}<extra></extra>',
@@ -174,22 +178,42 @@ export function timelineFigure(timeline, height = CHART.height + 40) {
       marker: { color: COLORS.depthBars },
       text: timeline.points.map((p) => (p.depth === null ? 'n/a' : String(p.depth))),
       textposition: 'outside',
+      textfont: { size: 12 },
       cliponaxis: false,
       xaxis: 'x2',
       yaxis: 'y2',
       hovertemplate: '<b>%{x}</b><br>depth %{y}<extra></extra>',
     },
   ];
+  const base = baseLayout(inRows ? CHART.timelineStackedHeight : CHART.height + 40, width);
+  const ticks = { tickangle: -30, tickfont: { size: narrow(width) ? 10 : 12 } };
   const layout = {
-    ...baseLayout(height),
-    margin: { ...CHART.margin, t: 48, b: 120 },
-    grid: { rows: 1, columns: 2, pattern: 'independent' },
-    xaxis: categoryAxis(null, { domain: [0, 0.56], tickangle: -30, tickfont: { size: 12 } }),
-    xaxis2: categoryAxis(null, { domain: [0.64, 1], tickangle: -30, tickfont: { size: 12 } }),
+    ...base,
+    margin: { ...base.margin, t: 48, b: inRows ? base.margin.b : 120 },
+    grid: inRows
+      ? { rows: 2, columns: 1, pattern: 'independent', roworder: 'top to bottom', ygap: 0.32 }
+      : { rows: 1, columns: 2, pattern: 'independent' },
+    xaxis: categoryAxis(width, { ...(inRows ? {} : { domain: [0, 0.56] }), ...ticks }),
+    xaxis2: categoryAxis(width, { ...(inRows ? {} : { domain: [0.64, 1] }), ...ticks }),
     yaxis: valueAxis('top-5 error (%)', { rangemode: 'tozero' }),
     yaxis2: valueAxis('depth (layers with weights)', { rangemode: 'tozero' }),
   };
   return { data, layout };
+}
+
+// Calls redraw(ids) with the elements whose width crossed from one layout to another (a phone's,
+// stacked, wide): Plotly's own resize only rescales a figure, it does not lay it out again.
+export function redrawOnLayoutChange(ids, redraw) {
+  const layouts = new Map(ids.map((id) => [id, layoutOf(widthOf(id))]));
+  let timer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const changed = ids.filter((id) => layoutOf(widthOf(id)) !== layouts.get(id));
+      changed.forEach((id) => layouts.set(id, layoutOf(widthOf(id))));
+      if (changed.length) redraw(changed);
+    }, 200);
+  });
 }
 
 // After two plots are drawn, give both the union of their autoranged axes, so the charts of

@@ -77,6 +77,7 @@ export const BOXES = {
 export const CHART = {
   height: 400,
   stackedHeight: 640, // the volume chart's two panels one above the other, at a phone's width
+  timelineStackedHeight: 700,
   pairHeight: 340,
   boxesHeight: 360,
   margin: { l: 70, r: 24, t: 36, b: 96 },

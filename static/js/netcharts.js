@@ -6,7 +6,7 @@
 // (blocks by default); each is laid out for its element's width (stacked on a phone), and is
 // redrawn when the toggle changes or the width crosses from one layout to the other.
 
-import { layoutOf, setExport } from './charts.js';
+import { redrawOnLayoutChange, setExport, widthOf } from './charts.js';
 import { VIEWS } from './config.js';
 import { afterPaint, drawBoxesInto, drawInto } from './page.js';
 import { costFigure, rfFigure, shareFigure, volumeFigure } from './netfigures.js';
@@ -21,7 +21,6 @@ const views = new Map(); // prefix -> 'blocks' | 'all'
 const tables = new Map(); // prefix -> the table its charts draw now
 export const viewOf = (prefix) => views.get(prefix) ?? VIEWS.default;
 
-const widthOf = (id) => document.getElementById(id)?.clientWidth ?? 0;
 const netOf = (table) => ({ id: table.id, name: table.name });
 
 async function drawChart(prefix, key, table, height) {
@@ -90,19 +89,4 @@ export function enableViewToggle(group, redraw) {
       group.dataset.drawn = view; // the charts show this view now
     });
   }
-}
-
-// Calls redraw(ids) with the elements whose width crossed from one layout to another (a phone's,
-// stacked, wide): Plotly's own resize only rescales a figure, it does not lay it out again.
-export function redrawOnLayoutChange(ids, redraw) {
-  const layouts = new Map(ids.map((id) => [id, layoutOf(widthOf(id))]));
-  let timer = null;
-  window.addEventListener('resize', () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      const changed = ids.filter((id) => layoutOf(widthOf(id)) !== layouts.get(id));
-      changed.forEach((id) => layouts.set(id, layoutOf(widthOf(id))));
-      if (changed.length) redraw(changed);
-    }, 200);
-  });
 }

@@ -1,9 +1,9 @@
 import { embeddedJSON } from '../api.js';
 import { refitLabels } from '../boxes.js';
-import { setExport, shareRanges } from '../charts.js';
+import { redrawOnLayoutChange, setExport, shareRanges } from '../charts.js';
 import { describeChart } from '../chartdata.js';
 import { CHART } from '../config.js';
-import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, keysOf, netChartDrawers, redrawCharts, redrawOnLayoutChange } from '../netcharts.js';
+import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, keysOf, netChartDrawers, redrawCharts } from '../netcharts.js';
 import { overlayFigures } from '../netfigures.js';
 import { afterPaint, drawInto, fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
