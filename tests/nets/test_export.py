@@ -19,12 +19,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from app.cli import main
 from app.inference.manifest import read_manifest
 from app.nets import export as export_module
 from app.nets import repository, weights
 from app.nets.builder import build
 from app.nets.export import ExportError, features_net
-from app.nets.repository import build_command, build_models, spec_fingerprint
+from app.nets.repository import build_models, spec_fingerprint
 from app.nets.weights import load_into, sha256_of
 from app.specs import Spec, builtin_registry
 
@@ -252,11 +253,12 @@ def test_a_parity_failure_fails_the_build(tmp_path: Path, monkeypatch: pytest.Mo
 def test_the_command_checks_its_arguments(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert build_command(["resnet50"], weights=None, untrained=False, root=tmp_path) == 2
-    assert "unknown net 'resnet50'" in capsys.readouterr().out
-    two = ["vgg11", "vgg13"]
-    assert build_command(two, weights="x-12345678.pth", untrained=False, root=tmp_path) == 2
-    assert "--weights needs exactly one net id" in capsys.readouterr().out
+    root = ["--root", str(tmp_path)]
+    assert main(["models", "build", "resnet50", *root]) == 2
+    assert "unknown net 'resnet50'" in capsys.readouterr().err
+    two = ["vgg11", "vgg13", "--weights", "x-12345678.pth"]
+    assert main(["models", "build", *two, *root]) == 2
+    assert "--weights needs exactly one net id" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
 
 
