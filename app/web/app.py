@@ -47,8 +47,8 @@ ROUTERS: list[APIRouter] = [
 ]
 # The way back from the API docs to the site, above Swagger UI (which has no header of its own).
 DOCS_BACK_LINK = (
-    '<body>\n<nav aria-label="ConvAtlas" style="display:flex;gap:18px;align-items:center;'
-    'padding:10px 20px;background:#0f172a;font:600 15px system-ui,sans-serif">'
+    '<body>\n<nav aria-label="ConvAtlas" style="display:flex;flex-wrap:wrap;gap:6px 18px;'
+    'align-items:center;padding:10px 20px;background:#0f172a;font:600 15px system-ui,sans-serif">'
     '<a href="/" style="color:#fff;text-decoration:none;display:inline-flex;gap:8px;'
     'align-items:center"><img src="{icon}" alt="" width="22" height="22"> ConvAtlas</a>'
     '<a href="/" style="color:#cbd5e1">Nets</a><a href="/compare" style="color:#cbd5e1">Compare</a>'

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -13,7 +14,7 @@ from app.core.formatting import to_csv
 from app.core.table import Table
 from app.specs import Spec, builtin_registry
 from app.web.caching import NOT_MODIFIED
-from app.web.catalog import NetSummary, summaries_now, table_encoded
+from app.web.catalog import NetSummary, summaries_now, table_encoded, weights_key
 from app.web.deps import NetId, SettingsDep, TableFormat
 from app.web.errors import error_responses
 from app.web.responses import CSV, JSON, Encoded, attachment, encoded_response
@@ -21,6 +22,14 @@ from app.web.responses import CSV, JSON, Encoded, attachment, encoded_response
 router = APIRouter(prefix="/api/architectures", tags=["architectures"])
 
 SUMMARIES = TypeAdapter(list[NetSummary])
+# One body per state of the model repository's weights: a build that finishes changes it.
+SUMMARY_BODIES = 8
+
+
+@lru_cache(maxsize=SUMMARY_BODIES)
+def _summaries_body(models_dir: Path, state: tuple[str, ...]) -> Encoded:
+    del state  # the cache key: what every net's model serves now
+    return Encoded.of(SUMMARIES.dump_json(summaries_now(models_dir)))
 
 
 @cache
@@ -39,11 +48,12 @@ def _table_csv(net_id: str) -> Encoded:
     response_model=list[NetSummary],
     responses=NOT_MODIFIED,
 )
-def list_architectures(request: Request, settings: SettingsDep) -> Response:
-    """Every built-in net with its input, totals (parameters, MACs, depth), its top-5 error with
-    where it comes from, and the weights its built model serves now (read from its manifest, so
-    not kept: a build that finishes changes it)."""
-    body = Encoded.of(SUMMARIES.dump_json(summaries_now(settings.models_dir)))
+async def list_architectures(request: Request, settings: SettingsDep) -> Response:
+    """Every built-in net with its input, totals (parameters, MACs, depth), its top-5 error as
+    what it is (the paper's, the checkpoint's, or none of its own for a lecture net, with the
+    source), the checkpoint published for it, if any, and what its built model serves now."""
+    models_dir = settings.models_dir
+    body = _summaries_body(models_dir, weights_key(models_dir, builtin_registry().ids()))
     return encoded_response(body, JSON, request)
 
 

@@ -70,8 +70,9 @@ def _lecture_body(format: str) -> Encoded:
 )
 async def get_lecture(request: Request, format: TableFormat) -> Response:
     """Each figure the lecture states (a volume, a parameter count, a total), where it is
-    stated, the exact value beside it with its computation, and the verdict. CSV with
-    `?format=csv` or `Accept: text/csv`."""
+    stated, the exact value beside it with its computation, the verdict and its basis (checked,
+    or defined where a lecture net copies the figure), the reason, and the source of an outside
+    figure. CSV with `?format=csv` or `Accept: text/csv`."""
     vary = ("Accept", "Accept-Encoding")
     if format == "csv":
         headers = attachment("lecture-check.csv")
@@ -91,6 +92,6 @@ def _unstated_body() -> Encoded:
     responses=NOT_MODIFIED,
 )
 async def get_unstated(request: Request) -> Response:
-    """Each conv and pool layer of the lecture's nets whose output volume the lecture skips,
-    with the exact volume and the formula that gives it."""
+    """The lecture works through its AlexNet and ZFNet layer by layer but skips some outputs:
+    each such layer with its exact volume and the formula that gives it."""
     return encoded_response(_unstated_body(), JSON, request)

@@ -40,6 +40,7 @@ from app.web.catalog import (
     families,
     lecture_entries,
     lecture_skips,
+    served_key,
     summaries,
     summary_of,
     table_json,
@@ -148,10 +149,6 @@ def _served(app: FastAPI, ids: list[str]) -> Served:
     return {net_id: weights_now(settings.models_dir, net_id) for net_id in ids}
 
 
-def _served_key(served: Served) -> PageKey:
-    return tuple(f"{net_id}:{item.state}:{item.sha256 or ''}" for net_id, item in served.items())
-
-
 def _home(templates: Jinja2Templates, served: Served) -> str:
     data = timeline()
     context = {
@@ -175,7 +172,7 @@ async def favicon(request: Request) -> Response:
 async def home(request: Request) -> Response:
     templates = _templates(request)
     served = _served(request.app, builtin_registry().ids())
-    return await _cached(request, ("home", *_served_key(served)), lambda: _home(templates, served))
+    return await _cached(request, ("home", *served_key(served)), lambda: _home(templates, served))
 
 
 def _net(templates: Jinja2Templates, net_id: str, served: Served) -> str:
@@ -194,7 +191,7 @@ async def net_page(net_id: NetId, request: Request) -> Response:
     builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
     templates = _templates(request)
     served = _served(request.app, [net_id])
-    key = ("net", net_id, *_served_key(served))
+    key = ("net", net_id, *served_key(served))
     return await _cached(request, key, lambda: _net(templates, net_id, served))
 
 
@@ -226,7 +223,7 @@ async def compare_page(request: Request, a: OptionalId = None, b: OptionalId = N
     registry.get(b)
     templates = _templates(request)
     served = _served(request.app, [a, b])
-    key = ("compare", a, b, *_served_key(served))
+    key = ("compare", a, b, *served_key(served))
     return await _cached(request, key, lambda: _compare(templates, a, b, served))
 
 
@@ -366,16 +363,16 @@ async def prerender(app: FastAPI) -> int:
     served = _served(app, builtin_registry().ids())
     pair = {net_id: served[net_id] for net_id in (DEFAULT_A, DEFAULT_B)}
     pages: list[tuple[PageKey, Callable[[], str]]] = [
-        (("home", *_served_key(served)), partial(_home, templates, served)),
+        (("home", *served_key(served)), partial(_home, templates, served)),
         (
-            ("compare", DEFAULT_A, DEFAULT_B, *_served_key(pair)),
+            ("compare", DEFAULT_A, DEFAULT_B, *served_key(pair)),
             partial(_compare, templates, DEFAULT_A, DEFAULT_B, pair),
         ),
     ]
     pages += [(("lecture", v), partial(_lecture, templates, v)) for v in (None, *VERDICTS)]
     for net_id in builtin_registry().ids():
         one = {net_id: served[net_id]}
-        pages.append((("net", net_id, *_served_key(one)), partial(_net, templates, net_id, one)))
+        pages.append((("net", net_id, *served_key(one)), partial(_net, templates, net_id, one)))
         pages.append((("custom", net_id), partial(_custom, templates, settings, net_id, None)))
     for key, render in pages:
         await _page_bytes(app, key, render)
