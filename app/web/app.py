@@ -25,7 +25,16 @@ from app.web.catalog import lecture_entries, summaries, table_json
 from app.web.errors import declare_common_errors, install_error_handlers
 from app.web.head import HeadAsGetMiddleware
 from app.web.limits import BodyLimitMiddleware, Drain, DrainMiddleware, UploadAdmissionMiddleware
-from app.web.routers import analyze, architectures, compare, health, lecture, pages, predict
+from app.web.routers import (
+    analyze,
+    architectures,
+    compare,
+    health,
+    lecture,
+    pages,
+    practice,
+    predict,
+)
 from app.web.security import SecurityHeadersMiddleware
 from app.web.templating import make_templates
 
@@ -39,6 +48,7 @@ ROUTERS: list[APIRouter] = [
     analyze.router,
     lecture.router,
     predict.router,
+    practice.router,
     pages.router,
 ]
 DESCRIPTION = (
