@@ -33,9 +33,10 @@ from app.core.practice import (
     UnknownLayer,
     catalogue,
     check,
+    plan,
 )
 from app.specs import builtin_registry
-from app.web.catalog import analyze_cached
+from app.web.catalog import analyze_cached, editable_spec, summaries
 from app.web.deps import SettingsDep
 from app.web.errors import ApiError, echoable, error_responses, plain
 
@@ -45,9 +46,7 @@ router = APIRouter(prefix="/api/practice", tags=["practice"])
 # every number compares exactly.
 MAX_ANSWER = 10**15
 PRACTICE_CACHE_SIZE = 64
-ANSWER_SHAPE = (
-    "give [W, H, D], {width, height, depth} or one number, each from 0 to 10^15"
-)
+ANSWER_SHAPE = "give [W, H, D], {width, height, depth} or one number, each from 0 to 10^15"
 
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_ANSWER)]
 Unrounded = Annotated[StrictFloat, Field(ge=0, le=MAX_ANSWER, allow_inf_nan=False)]
@@ -192,3 +191,44 @@ def check_answer(request: PracticeCheck, settings: SettingsDep) -> Checked:
 @router.get("/slips", summary="Every slip the checker names, in the order it suspects them")
 def list_slips() -> list[SlipInfo]:
     return catalogue()
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+DEFAULT_NET = "alexnet-lecture"
+
+
+def page_context(practice: Practice, net: str | None, spec_param: str | None) -> dict[str, Any]:
+    """What templates/practice.html shows, and the plan its script walks through (inert JSON:
+    the net or spec each check names, every step, the slips' titles)."""
+    steps = plan(practice)
+    titles = {slip.code: slip.title for slip in catalogue()}
+    data = {
+        "net": net,
+        "spec": None if net is not None else editable_spec(practice.spec),
+        "store": f"net:{net}" if net is not None else f"spec:{spec_param}",
+        "steps": [step.model_dump(mode="json") for step in steps],
+        "titles": titles,
+    }
+    return {
+        "name": practice.table.name,
+        "net_id": net,
+        "spec_param": spec_param,
+        "steps": steps,
+        "asked": sum(len(step.asks) for step in steps),
+        "slips": catalogue(),
+        "practice_json": json.dumps(data, separators=(",", ":")),
+        "nets": summaries(),
+        "load_error": None,
+    }
+
+
+def page_error_context(spec_param: str, message: str) -> dict[str, Any]:
+    """The page for a link whose spec cannot be practised: what is wrong, and the way back."""
+    return {
+        "name": "your own spec",
+        "net_id": None,
+        "spec_param": spec_param,
+        "nets": summaries(),
+        "load_error": message,
+    }
