@@ -9,7 +9,8 @@ from pathlib import Path
 
 from app.core.calculator import analyze, builtin_table
 from app.core.errors import SpecInvalid, parse_json
-from app.core.formatting import millions, to_csv, to_json, to_text
+from app.core.formatting import to_csv, to_json, to_text
+from app.core.numbers import si_count
 from app.core.table import Table
 from app.specs import UnknownSpecError, builtin_registry
 
@@ -22,7 +23,7 @@ def _list(_: argparse.Namespace) -> int:
         table = builtin_table(spec.id or "")
         size = f"{spec.input.width}x{spec.input.height}x{spec.input.channels}"
         rows.append(
-            (spec.id or "", spec.name, size, millions(table.totals.params), str(table.totals.depth))
+            (spec.id or "", spec.name, size, si_count(table.totals.params), str(table.totals.depth))
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

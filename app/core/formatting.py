@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from app.core.numbers import si_count
 from app.core.table import LayerRow, Table
 
 CSV_COLUMNS = [
@@ -92,10 +93,6 @@ def _text_row(row: LayerRow) -> list[str]:
     ]
 
 
-def millions(count: int) -> str:
-    return f"{count / 1e6:,.2f} M"
-
-
 def to_text(table: Table) -> str:
     """A terminal table in the lecture's W x H x D order, then the totals."""
     header = ["#", "layer", "kind", "output WxHxD", "params", "MACs", "RF"]
@@ -118,7 +115,7 @@ def to_text(table: Table) -> str:
         rule,
         *(render(cells) for cells in body),
         rule,
-        f"params       {t.params:>17,}  ({millions(t.params)})",
+        f"params       {t.params:>17,}  ({si_count(t.params)})",
         f"  conv side  {t.conv_params:>17,}  ({t.conv_share:.1%})",
         f"  FC side    {t.fc_params:>17,}  ({t.fc_share:.1%})",
         f"MACs         {t.macs:>17,}  (FLOPs = 2 x MACs = {t.flops:,})",

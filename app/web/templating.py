@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from app.core.formatting import millions
+from app.core.numbers import exact_count, si_count, signed_si_count
 from app.specs import Volume
 from app.web.assets import Assets
 
@@ -25,15 +25,26 @@ VERDICT_MARKS = {
 
 
 def count(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
+    return "—" if value is None else exact_count(value)
 
 
 def signed(value: int) -> str:
     return f"{value:+,}" if value else "0"
 
 
-def giga(value: int) -> str:
-    return f"{value / 1e9:,.2f} G"
+def si(value: int) -> Markup:
+    """A count with its SI prefix (app/core/numbers.py), the exact count on hover and for
+    machines: ``<data value="642000" title="642,000">642 K</data>``."""
+    return Markup('<data value="{0}" title="{1}">{2}</data>').format(
+        value, exact_count(value), si_count(value)
+    )
+
+
+def signed_si(value: int) -> Markup:
+    """A difference with its SI prefix (+1.2 M), the exact difference on hover."""
+    return Markup('<data value="{0}" title="{1}">{2}</data>').format(
+        value, signed(value), signed_si_count(value)
+    )
 
 
 def volume(value: Volume) -> str:
@@ -95,8 +106,9 @@ def make_templates(directory: Path, assets: Assets) -> Jinja2Templates:
     env.filters.update(
         count=count,
         signed=signed,
-        millions=millions,
-        giga=giga,
+        si=si,
+        si_text=si_count,
+        signed_si=signed_si,
         volume=volume,
         percent=percent,
         share=share,
