@@ -7,7 +7,7 @@ photographs come from, so they are taken out of it once and kept as data:
     .venv/bin/python -m scripts.make_samples /tmp/skimage/scikit_image-*.whl
 
 Each photograph is resized to at most SIDE pixels on its long side (the nets see 224 or 227),
-and a thumbnail of THUMB_HEIGHT pixels is made for the row of samples on the pages.
+and a square thumbnail (its middle) is made for the row of samples on the pages.
 static/samples/NOTES.md names each one's source and licence; tests/web/test_samples.py holds the
 files, the notes and the page's credits together.
 """
@@ -30,7 +30,7 @@ MEMBERS = {
     "astronaut": "skimage/data/astronaut.png",
 }
 SIDE = 512
-THUMB_HEIGHT = 144  # drawn 72 px tall: sharp at twice the pixel density
+THUMB_SIDE = 144  # a square, drawn 72 px a side: sharp at twice the pixel density
 QUALITY = 88
 THUMB_QUALITY = 80
 
@@ -50,8 +50,11 @@ def _fit(image: Image.Image, side: int) -> Image.Image:
 
 
 def _thumbnail(image: Image.Image) -> Image.Image:
-    width = round(image.width * THUMB_HEIGHT / image.height)
-    return image.resize((width, THUMB_HEIGHT), Image.Resampling.LANCZOS)
+    """The middle square of the photo, THUMB_SIDE pixels a side."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return square.resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
 
 
 def make(wheel: Path, out: Path = SAMPLES) -> None:

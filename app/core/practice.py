@@ -29,6 +29,7 @@ from typing import Literal
 from app.core import layers as rules
 from app.core.compare import layer_settings
 from app.core.errors import LayerError
+from app.core.numbers import exact_count
 from app.core.table import Frozen, LayerRow, Table
 from app.specs import models as m
 
@@ -620,23 +621,23 @@ def _facts(case: Case, row: LayerRow, slipped: Case | None) -> dict[str, str]:
     layer, volume = case.layer, case.state.volume
     facts = {
         "kind": layer.kind,
-        "in_w": rules.n(volume.width),
-        "in_h": rules.n(volume.height),
-        "in_d": rules.n(volume.channels),
-        "fan_in": rules.n(volume.channels),
-        "biases": rules.n(row.biases),
+        "in_w": exact_count(volume.width),
+        "in_h": exact_count(volume.height),
+        "in_d": exact_count(volume.channels),
+        "fan_in": exact_count(volume.channels),
+        "biases": exact_count(row.biases),
         "unit": "filter" if layer.kind == "conv" else "unit",
     }
     for key, value in layer_settings(layer).items():
         is_count = isinstance(value, int) and not isinstance(value, bool)
-        facts[key] = rules.n(value) if is_count and isinstance(value, int) else str(value)
+        facts[key] = exact_count(value) if is_count and isinstance(value, int) else str(value)
     ceil_mode = isinstance(layer, m.MaxPool | m.AvgPool) and layer.ceil_mode
     facts["rounding"] = ROUNDING[ceil_mode]
     if isinstance(layer, m.Conv):
-        facts["effective"] = rules.n(_window(case)[0])
-        facts["per_filter_depth"] = rules.n(volume.channels // layer.groups)
+        facts["effective"] = exact_count(_window(case)[0])
+        facts["per_filter_depth"] = exact_count(volume.channels // layer.groups)
     if slipped is not None:
-        facts["slipped_fan_in"] = rules.n(slipped.state.volume.channels)
+        facts["slipped_fan_in"] = exact_count(slipped.state.volume.channels)
     return facts
 
 
@@ -649,7 +650,7 @@ def _exact(row: LayerRow, quantity: Quantity) -> list[int] | int:
 def _formula(row: LayerRow, quantity: Quantity) -> str:
     if quantity == "output":
         return row.formula.output
-    return row.formula.params or f"no weights: {rules.n(0)} params"
+    return row.formula.params or f"no weights: {exact_count(0)} params"
 
 
 def _hint(kind: str, quantity: Quantity) -> str:
@@ -837,7 +838,7 @@ def check(practice: Practice, layer: str, quantity: Quantity, answer: Answer) ->
     correct = found is not None and not codes
     facts = _facts(case, row, found.case if found else None)
     if correct:
-        explanation = f"Right. {_hint(row.kind, quantity)}"
+        explanation = _hint(row.kind, quantity)
     elif codes:
         explanation = _explain(codes, facts, row.kind, quantity)
     elif quantity == "output":

@@ -3,10 +3,11 @@ its charts draw as inert data (a ``data-json`` attribute, never a script): the s
 API's answer, there from the first byte, so the first chart waits for no request.
 
 The built-in pages (home, each net, each pair of built-in nets, the lecture page and each of its
-verdict filters, the editor opened on a built-in spec, each net's practice) depend on built-in data only, which never
-changes while the server runs: each is rendered once, in the threadpool, and kept gzipped in a
-bounded LRU cache (``PageCache``). Their routes are ``async``, so a cached page is answered on
-the event loop without a thread hop: it stays fast while ONNX Runtime holds every core. The
+verdict filters, the editor opened on a built-in spec, each net's practice) depend on built-in
+data only, which never changes while the server runs: each is rendered once, in the threadpool,
+and kept gzipped in a bounded LRU cache (``PageCache``). Their routes are ``async``, so a cached
+page is answered on the event loop without a thread hop: it stays fast while ONNX Runtime holds
+every core. The
 rendered bytes depend on nothing in the request (links are relative, the host is never used).
 A custom spec's page depends on the user's input and is rendered per request.
 """
@@ -57,8 +58,8 @@ DEFAULT_CUSTOM = "alexnet-lecture"
 PRIMARY_SETTINGS = ("filters", "units", "kernel", "stride", "padding", "output_size")
 VERDICTS = ("exact", "rounded", "differs", "context")
 # Built-in pages kept rendered: with 13 nets there are 1 home + 13 nets + 169 pairs + 5 lecture
-# filters + 13 editors + 13 practice pages = 214, about 8 KB each gzipped; beyond this many, the least recently used
-# goes (a registry with more nets stays bounded too).
+# filters + 13 editors + 13 practice pages = 214, about 8 KB each gzipped; beyond this many, the
+# least recently used goes (a registry with more nets stays bounded too).
 PAGE_CACHE_SIZE = 256
 GZIP_LEVEL = 9
 

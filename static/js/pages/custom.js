@@ -72,6 +72,7 @@ function keepInUrl(spec) {
   const url = new URL(window.location.href);
   url.search = new URLSearchParams({ spec: encodeSpec(spec) }).toString();
   history.replaceState(history.state, '', url);
+  document.querySelector('[data-practice-link]')?.setAttribute('href', `/practice${url.search}`);
 }
 
 // --- showing problems --------------------------------------------------------------------
