@@ -20,9 +20,9 @@ slip, so 54.25 for a conv whose padding was forgotten is forgot_padding and no_f
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Literal
 
@@ -60,8 +60,8 @@ SETTING_DEFAULTS: dict[str, Setting] = {
     "ceil_mode": False,
 }
 UNSHOWN_SETTINGS = frozenset({"alpha", "beta", "k", "eps", "p"})
-# An unrounded W or H agrees with the fraction when it matches it rounded or cut to the
-# decimals the student typed (54.33 and 54.3 both agree with 163/3), at least one decimal.
+# An unrounded W or H agrees with the fraction when it is the fraction rounded to the decimals
+# the student typed (54.33 and 54.3 both agree with 163/3 = 54.333...), at least one decimal.
 MAX_DECIMALS = 6
 
 
@@ -160,24 +160,35 @@ def _no_padding(case: Case, *_: object) -> list[Case]:
 
 
 def _padding_one_side(case: Case, *_: object) -> list[Case]:
-    """Padding added once, not on both sides: the same as an input ``padding`` pixels smaller."""
+    """Padding added once, not on both sides: ``padding`` pixels fewer to slide over."""
     layer = case.layer
     if not isinstance(layer, m.Conv | m.MaxPool | m.AvgPool) or not layer.padding:
         return []
-    volume = case.state.volume
-    shrunk = case.with_input(
-        height=volume.height - layer.padding, width=volume.width - layer.padding
-    )
-    return _only(shrunk)
+    return [_span_shortened(case, layer.padding)]
 
 
 def _no_plus_one(case: Case, *_: object) -> list[Case]:
-    """(W - K + 2P) / S without the + 1: the same as an input one stride smaller."""
+    """(W - K + 2P) / S without the + 1: one stride fewer to slide over."""
     if case.layer.kind not in WINDOWED:
         return []
+    return [_span_shortened(case, _window(case)[1])]
+
+
+def _span_shortened(case: Case, pixels: int) -> Case:
+    """The same window with ``pixels`` fewer positions to slide over, W - K + 2P becoming
+    W - K + 2P - pixels: the kernel's span wider by whole dilations, at least ``pixels``, and
+    the input wider by what that overshoots."""
+    layer = case.layer
+    assert isinstance(layer, m.Conv | m.MaxPool | m.AvgPool)
     stride = _window(case)[1]
+    dilation = layer.dilation if isinstance(layer, m.Conv) else 1
+    wider = -(-pixels // dilation)
+    overshoot = wider * dilation - pixels
+    slipped = case.with_layer(kernel=layer.kernel + wider, stride=stride)
     volume = case.state.volume
-    return _only(case.with_input(height=volume.height - stride, width=volume.width - stride))
+    grown = slipped.with_input(height=volume.height + overshoot, width=volume.width + overshoot)
+    assert grown is not None  # the input only grows
+    return grown
 
 
 def _size_kept(case: Case, *_: object) -> list[Case]:
@@ -663,7 +674,7 @@ def _hint(kind: str, quantity: Quantity) -> str:
 
 
 def _agrees(answer: float, value: Fraction) -> bool:
-    """A typed decimal agrees with a fraction when it is the fraction rounded or cut to the
+    """A typed decimal agrees with a fraction when it is the fraction rounded (half up) to the
     decimals typed (at least one, at most MAX_DECIMALS)."""
     typed = Decimal(repr(answer)).normalize()
     exponent = typed.as_tuple().exponent
@@ -672,7 +683,7 @@ def _agrees(answer: float, value: Fraction) -> bool:
         return False
     exact = Decimal(value.numerator) / Decimal(value.denominator)
     step = Decimal(1).scaleb(-decimals)
-    return typed in {exact.quantize(step, ROUND_HALF_UP), exact.quantize(step, ROUND_DOWN)}
+    return typed == exact.quantize(step, ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -727,36 +738,20 @@ def _match_params(case: Case, answer: float) -> list[str] | None:
     return [] if answer == result.weights + result.biases else None
 
 
-def _computed(slips: list[Slip]) -> list[Slip]:
-    return [slip for slip in slips if slip.changes is not None]
-
-
-def _slipped_cases(
-    chain: tuple[Slip, ...], case: Case, practice: Practice, row: LayerRow
-) -> Iterator[Case]:
-    cases = [case]
-    for slip in chain:
-        assert slip.changes is not None
-        cases = [slipped for c in cases for slipped in _changed(slip.changes, c, practice, row)]
-    yield from cases
-
-
 def _changed(changes: Changes, case: Case, practice: Practice, row: LayerRow) -> list[Case]:
-    """A slip on an already slipped case, [] where that case cannot run (a kernel wider than the
-    unpadded input, say)."""
+    """A slip on a case, [] where that case cannot run (a kernel wider than the unpadded input,
+    say)."""
     try:
         return changes(case, practice, row)
     except LayerError:
         return []
 
 
-def _chains(slips: list[Slip]) -> Iterator[tuple[Slip, ...]]:
-    """Each computed slip alone, then each pair of slips on different parts of the arithmetic."""
-    computed = _computed(slips)
-    yield from ((slip,) for slip in computed)
-    for first, second in itertools.combinations(computed, 2):
-        if ALL not in first.touches | second.touches and not first.touches & second.touches:
-            yield first, second
+def _pairable(first: Slip, second: Slip) -> bool:
+    """Two slips on different parts of the arithmetic, neither of them a different number
+    altogether."""
+    touched = first.touches | second.touches
+    return ALL not in touched and not first.touches & second.touches
 
 
 @dataclass(frozen=True)
@@ -765,12 +760,39 @@ class Match:
     case: Case | None
 
 
-def _differs(case: Case, exact_case: Case, quantity: Quantity) -> bool:
-    """A slipped case whose whole answer is the exact one is no slip here."""
-    mine, exact = case.result(), exact_case.result()
-    if quantity == "output":
-        return mine.output != exact.output
-    return mine.weights + mine.biases != exact.weights + exact.biases
+Candidate = tuple[tuple[Slip, ...], Case]
+
+
+def _singles(
+    slips: list[Slip], case: Case, practice: Practice, row: LayerRow
+) -> dict[Slip, list[Case]]:
+    """Each computed slip's slipped cases, in the catalogue's order."""
+    computed = (slip for slip in slips if slip.changes is not None)
+    return {slip: _changed(slip.changes, case, practice, row) for slip in computed if slip.changes}
+
+
+def _pairs(
+    singles: dict[Slip, list[Case]], practice: Practice, row: LayerRow
+) -> Iterator[Candidate]:
+    for first, second in itertools.combinations(singles, 2):
+        if _pairable(first, second) and second.changes is not None:
+            for slipped in singles[first]:
+                for both in _changed(second.changes, slipped, practice, row):
+                    yield (first, second), both
+
+
+def _matches(
+    candidates: Iterable[Candidate], match_case: Callable[[Case], list[str] | None]
+) -> Iterator[tuple[int, Match]]:
+    """(slips named, match) for each candidate the answer fits, in order."""
+    for chain, candidate in candidates:
+        try:
+            extras = match_case(candidate)
+        except LayerError:
+            continue  # the slipped layer cannot run: the slip cannot happen here
+        if extras is not None:
+            codes = [slip.code for slip in chain] + extras
+            yield len(codes), Match(codes, candidate if chain else None)
 
 
 def _match(
@@ -781,6 +803,9 @@ def _match(
     quantity: Quantity,
     answer: Answer,
 ) -> Match | None:
+    """The explanation naming the fewest slips (an unrounded W or H counts as one), the first
+    in the catalogue's order among those; None when no slip explains the answer. The exact
+    case comes first, so the exact answer is never a slip, even where a slip changes nothing."""
     match_case: Callable[[Case], list[str] | None]
     if quantity == "output":
         assert isinstance(answer, tuple)
@@ -788,25 +813,22 @@ def _match(
     else:
         assert not isinstance(answer, tuple)
         match_case = lambda candidate: _match_params(candidate, answer)  # noqa: E731
-    extras = match_case(case)
-    if extras is not None:
-        return Match(extras, None)
-    for chain in _chains(slips):
-        for slipped in _slipped_cases(chain, case, practice, row):
-            try:
-                if not _differs(slipped, case, quantity):
-                    continue
-                extras = match_case(slipped)
-            except LayerError:
-                continue  # the slipped layer cannot run: the slip cannot happen here
-            if extras is not None:
-                return Match([slip.code for slip in chain] + extras, slipped)
+    singles = _singles(slips, case, practice, row)
+    alone: list[Candidate] = [((), case)]
+    alone += [((slip,), slipped) for slip, cases in singles.items() for slipped in cases]
+    found = list(_matches(alone, match_case))
+    if found and found[0][0] == 0:
+        return found[0][1]
     for slip in slips:
-        if slip.reads is not None and answer == slip.reads(row) != row.params:
-            return Match([slip.code], None)
-        if slip.any_other:
-            return Match([slip.code], None)
-    return None
+        reads = slip.reads is not None and answer == slip.reads(row) != row.params
+        if reads or slip.any_other:
+            found.append((1, Match([slip.code], None)))
+    if not any(count == 1 for count, _ in found):  # two slips only where one explains nothing
+        found += _matches(_pairs(singles, practice, row), match_case)
+    if not found:
+        return None
+    fewest = min(count for count, _ in found)
+    return next(match for count, match in found if count == fewest)
 
 
 def _catalogue(kind: str, quantity: Quantity) -> list[Slip]:
