@@ -4,6 +4,7 @@
 
 import { BOXES, BOX_COLORS, BOX_EDGE, BOX_KIND_OF, CHART, COLORS, FONT } from './config.js';
 import { draw, purge } from './charts.js';
+import { exactCount } from './format.js';
 
 const volumeText = (v) => `${v.width}×${v.height}×${v.channels}`;
 const sameVolume = (a, b) => a.width === b.width && a.height === b.height && a.channels === b.channels;
@@ -95,38 +96,92 @@ function obliqueTraces(box) {
   ];
 }
 
-function labelAnnotation(box) {
-  const [x, y] = project((box.x0 + box.x1) / 2, 0, box.z0);
-  return {
-    x,
-    y,
-    text: box.label,
-    showarrow: false,
-    yanchor: 'top',
-    xanchor: 'right',
-    textangle: BOXES.labelAngle,
-    font: { size: 11, color: COLORS.muted },
-  };
+function labelText(box) {
+  const what = box.vector ? `${exactCount(box.volume.channels)} units` : volumeText(box.volume);
+  return `${box.label}<br>${what}`;
 }
 
-// Boxes keep their proportions (one unit across is one unit up), so a long, flat net like VGG
-// gets a shorter chart instead of a tall band of white above and below it.
-function fittedHeight(boxes, widthPx, margin) {
+// Labels hang under the boxes, two lines each (name, W×H×D), level, in lanes below the lowest
+// box: a label goes to the highest lane where it clears the one before it, and a thin line
+// leads up to its box, so the thin FC boxes (fc6, fc7, fc8) keep readable labels at any width.
+// A label's left and right edges in px from the plot's left, kept inside it: one that would
+// stick out at an end is anchored to its line's side instead of centred on it.
+function labelSpan(x, width, plotWidth) {
+  const left = Math.min(Math.max(0, x - width / 2), Math.max(0, plotWidth - width));
+  const anchor = left === x - width / 2 ? 'center' : left < x - width / 2 ? 'right' : 'left';
+  return { left, right: left + width, anchor };
+}
+
+function labelAnnotations(boxes, pxPerUnit, size) {
+  const bottoms = boxes.map((box) => project((box.x0 + box.x1) / 2, 0, box.z0));
+  const baseline = Math.min(...bottoms.map((point) => point[1]));
+  const plotWidth = size.width * pxPerUnit;
+  const lanes = [];
+  const annotations = boxes.map((box, i) => {
+    const [x, y] = bottoms[i];
+    const widest = Math.max(...labelText(box).split('<br>').map((part) => part.length));
+    const span = labelSpan((x - size.x[0]) * pxPerUnit, BOXES.label.charPx * widest, plotWidth);
+    let lane = lanes.findIndex((end) => end + BOXES.label.gapPx <= span.left);
+    if (lane < 0) lane = lanes.length;
+    lanes[lane] = span.right;
+    const drop = (BOXES.label.firstPx + lane * BOXES.label.lanePx) / pxPerUnit;
+    return {
+      x,
+      y,
+      text: labelText(box),
+      showarrow: true,
+      arrowhead: 0,
+      arrowwidth: 1,
+      arrowcolor: COLORS.axis,
+      axref: 'x',
+      ayref: 'y',
+      ax: x,
+      ay: baseline - drop,
+      xanchor: span.anchor,
+      yanchor: 'top',
+      align: span.anchor,
+      font: { size: BOXES.label.fontSize, color: COLORS.muted },
+      bgcolor: COLORS.paper,
+    };
+  });
+  // Drawn right to left: a lower label's leader line passes behind the labels left of it.
+  return { annotations: annotations.reverse(), lanes: lanes.length };
+}
+
+// The drawing's bounds, padded a little. The axes take these as their ranges: Plotly's own
+// autorange would also make room for the labels' leader lines, and shrink the boxes.
+function extent(boxes) {
   const corners = boxes.flatMap((b) => [project(b.x0, b.y0, b.z0), project(b.x1, b.y1, b.z1)]);
-  const xs = corners.map((p) => p[0]);
-  const ys = corners.map((p) => p[1]);
-  const aspect = (Math.max(...ys) - Math.min(...ys)) / (Math.max(...xs) - Math.min(...xs));
-  const plotHeight = (widthPx - margin.l - margin.r) * aspect;
-  return Math.min(CHART.boxesHeight, Math.max(BOXES.minHeight, plotHeight + margin.t + margin.b));
+  const bounds = (values) => {
+    const low = Math.min(...values);
+    const high = Math.max(...values);
+    const pad = (high - low) * BOXES.rangePadding;
+    return [low - pad, high + pad];
+  };
+  const x = bounds(corners.map((p) => p[0]));
+  const y = bounds(corners.map((p) => p[1]));
+  return { x, y, width: x[1] - x[0], height: y[1] - y[0] };
 }
 
 export function obliqueFigure(table, widthPx) {
   const boxes = boxLayout(table);
-  const margin = { l: 10, r: 10, t: 10, b: 70 };
+  const size = extent(boxes);
+  const plotWidth = (widthPx || BOXES.assumedWidth) - 2 * BOXES.sideMargin;
+  const wanted = plotWidth * (size.height / size.width);
+  const plotHeight = Math.min(BOXES.maxPlotHeight, Math.max(BOXES.minPlotHeight, wanted));
+  // Drawn to fit both ways (one unit across is one unit up): the narrower fit sets the scale.
+  const pxPerUnit = Math.min(plotWidth / size.width, plotHeight / size.height);
+  const labels = labelAnnotations(boxes, pxPerUnit, size);
+  const margin = {
+    l: BOXES.sideMargin,
+    r: BOXES.sideMargin,
+    t: 10,
+    b: BOXES.label.firstPx + (labels.lanes - 1) * BOXES.label.lanePx + BOXES.label.heightPx,
+  };
   return {
     data: boxes.flatMap(obliqueTraces),
     layout: {
-      height: widthPx ? fittedHeight(boxes, widthPx, margin) : CHART.boxesHeight,
+      height: Math.round(plotHeight + margin.t + margin.b),
       margin,
       font: { ...FONT },
       paper_bgcolor: COLORS.paper,
@@ -134,9 +189,9 @@ export function obliqueFigure(table, widthPx) {
       hovermode: 'closest',
       hoverlabel: { font: { family: FONT.family, size: 13 } },
       showlegend: false,
-      xaxis: { visible: false, constrain: 'domain' },
-      yaxis: { visible: false, scaleanchor: 'x', scaleratio: 1 },
-      annotations: boxes.map(labelAnnotation),
+      xaxis: { visible: false, constrain: 'domain', range: size.x },
+      yaxis: { visible: false, scaleanchor: 'x', scaleratio: 1, range: size.y },
+      annotations: labels.annotations,
     },
     boxes,
   };
@@ -167,17 +222,42 @@ function meshTrace(box) {
   };
 }
 
+// Each box's name and W×H×D above its top, in the scene: they turn with it.
+function sceneLabel(box) {
+  return {
+    x: (box.x0 + box.x1) / 2,
+    y: (box.y0 + box.y1) / 2,
+    z: box.z1,
+    text: labelText(box),
+    showarrow: true,
+    arrowhead: 0,
+    arrowcolor: COLORS.axis,
+    ax: 0,
+    ay: -BOXES.label.firstPx,
+    font: { size: BOXES.label.fontSize, color: FONT.color },
+    bgcolor: COLORS.labelBackground,
+  };
+}
+
 export function meshFigure(table, height = CHART.boxesHeight) {
   const hidden = { visible: false, showspikes: false };
+  const boxes = boxLayout(table);
   return {
-    data: boxLayout(table).map(meshTrace),
+    data: boxes.map(meshTrace),
     layout: {
       height,
       margin: { l: 0, r: 0, t: 0, b: 0 },
       font: { ...FONT },
       paper_bgcolor: COLORS.paper,
       showlegend: false,
-      scene: { aspectmode: 'data', xaxis: hidden, yaxis: hidden, zaxis: hidden, camera: BOXES.camera },
+      scene: {
+        aspectmode: 'data',
+        xaxis: hidden,
+        yaxis: hidden,
+        zaxis: hidden,
+        camera: BOXES.camera,
+        annotations: boxes.map(sceneLabel),
+      },
     },
   };
 }

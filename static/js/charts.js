@@ -2,43 +2,50 @@
 // plotted is a field of the table, timeline or comparison JSON; the code only lays it out.
 
 import { CHART, COLORS, FONT, PLOTLY_CONFIG, PREDICT } from './config.js';
+import { siCount } from './format.js';
+import { saveBlob } from './save.js';
 
-// The Plotly instance that drew each element (the 3D view uses the lazily loaded gl3d one).
+// The Plotly instance that drew each element (the 3D view uses the lazily loaded gl3d one), and
+// what its PNG is called and titled.
 const drawnWith = new WeakMap();
+const exportOf = new WeakMap();
 
 export function plotly() {
   return window.Plotly;
 }
 
-function baseLayout(height) {
+// Below this width a figure lays out for a phone: panels stacked, smaller margins and fonts.
+export const narrow = (width) => Boolean(width) && width < CHART.narrowWidth;
+
+// The legend sits above the plot, outside it, so it never covers a point; Plotly grows the
+// top margin to fit it when it wraps onto more lines at a phone's width.
+export function baseLayout(height, width) {
+  const small = narrow(width);
   return {
     height,
-    margin: { ...CHART.margin },
-    font: { ...FONT },
+    margin: { ...(small ? CHART.narrowMargin : CHART.margin) },
+    font: { ...FONT, size: small ? FONT.narrowSize : FONT.size },
     paper_bgcolor: COLORS.paper,
     plot_bgcolor: COLORS.paper,
     hoverlabel: { font: { family: FONT.family, size: 13 } },
-    legend: { orientation: 'h', x: 0, y: 1.12, font: { size: 13 } },
+    legend: { orientation: 'h', x: 0, xanchor: 'left', y: 1, yanchor: 'bottom', yref: 'paper', font: { size: small ? 11 : 13 } },
   };
 }
 
-function categoryAxis(extra = {}) {
+export function categoryAxis(width, extra = {}) {
   return {
     type: 'category',
     tickangle: CHART.tickAngle,
-    tickfont: { size: CHART.tickFont },
+    tickfont: { size: narrow(width) ? CHART.narrowTickFont : CHART.tickFont },
     automargin: true,
     linecolor: COLORS.axis,
     ...extra,
   };
 }
 
-// Log axes label only the decades (1, 10, 100, 1k...): the minor 2s and 5s crowd a projector.
-const LOG = { type: 'log', dtick: 1, exponentformat: 'SI' };
-
-function valueAxis(title, extra = {}) {
+export function valueAxis(title, extra = {}) {
   return {
-    title: { text: title, font: { size: 13 } },
+    title: { text: title, font: { size: 13 }, standoff: 8 },
     gridcolor: COLORS.grid,
     zerolinecolor: COLORS.grid,
     linecolor: COLORS.axis,
@@ -47,45 +54,18 @@ function valueAxis(title, extra = {}) {
   };
 }
 
-// The element is as tall as its figure. Plotly's responsive resize (a window resized, a page
-// printed or captured whole) autosizes both sides from the element: the width follows the
-// page, and the height stays the figure's instead of collapsing to the element's border.
-function fitHeight(el, height) {
-  if (height) el.style.height = `${height}px`;
+// A log axis labelled only at the decades the values span (1, 10, 100, 1 K...: the minor 2s
+// and 5s crowd a projector), each written by the one number formatter.
+export function logAxis(title, values) {
+  const positive = values.filter((v) => v > 0);
+  if (!positive.length) return valueAxis(title, { type: 'log' });
+  const low = Math.floor(Math.log10(Math.min(...positive)));
+  const high = Math.ceil(Math.log10(Math.max(...positive)));
+  const tickvals = Array.from({ length: high - low + 1 }, (_, i) => 10 ** (low + i));
+  return valueAxis(title, { type: 'log', tickvals, ticktext: tickvals.map(siCount) });
 }
 
-export function draw(el, figure, instance = plotly()) {
-  drawnWith.set(el, instance);
-  fitHeight(el, figure.layout.height);
-  const config = {
-    ...PLOTLY_CONFIG,
-    toImageButtonOptions: { ...PLOTLY_CONFIG.toImageButtonOptions, filename: el.id },
-  };
-  return instance.react(el, figure.data, figure.layout, config);
-}
-
-export function purge(el) {
-  const instance = drawnWith.get(el);
-  if (instance) instance.purge(el);
-  drawnWith.delete(el);
-}
-
-export function downloadPng(el) {
-  const instance = drawnWith.get(el);
-  if (!instance) return Promise.resolve();
-  return instance.downloadImage(el, { format: 'png', scale: 2, filename: el.id });
-}
-
-export function showFailure(el, message) {
-  el.classList.add('failed');
-  el.textContent = message;
-}
-
-const names = (table) => table.layers.map((row) => row.name);
-const volumeText = (v) => `${v.width}×${v.height}×${v.channels}`;
-const hoverVolumes = (table) => table.layers.map((row) => `${row.kind} → ${volumeText(row.output)}`);
-
-function line(x, y, name, color, extra = {}) {
+export function line(x, y, name, color, extra = {}) {
   return {
     type: 'scatter',
     mode: 'lines+markers',
@@ -98,148 +78,71 @@ function line(x, y, name, color, extra = {}) {
   };
 }
 
-// 1. W and H on the left, D (log) on the right, one point per layer.
-export function volumeFigure(table, height = CHART.height) {
-  const x = names(table);
-  const text = hoverVolumes(table);
-  const hover = (what) => `<b>%{x}</b><br>%{text}<br>${what} %{y:,}<extra></extra>`;
-  const data = [
-    line(x, table.layers.map((r) => r.output.width), 'width W', COLORS.width, { text, hovertemplate: hover('W') }),
-    line(x, table.layers.map((r) => r.output.height), 'height H', COLORS.height, {
-      text,
-      hovertemplate: hover('H'),
-      line: { color: COLORS.height, width: CHART.lineWidth, dash: 'dot' },
-      marker: { color: COLORS.height, size: CHART.markerSize, symbol: 'diamond-open' },
-    }),
-    line(x, table.layers.map((r) => r.output.channels), 'depth D', COLORS.depth, {
-      text,
-      hovertemplate: hover('D'),
-      xaxis: 'x2',
-      yaxis: 'y2',
-    }),
-  ];
-  const layout = {
-    ...baseLayout(height),
-    grid: { rows: 1, columns: 2, pattern: 'independent' },
-    xaxis: categoryAxis({ domain: [0, 0.47] }),
-    xaxis2: categoryAxis({ domain: [0.55, 1] }),
-    yaxis: valueAxis('W and H (pixels)', { rangemode: 'tozero' }),
-    yaxis2: valueAxis('D (channels, log)', LOG),
-    annotations: [
-      {
-        xref: 'x domain',
-        yref: 'y domain',
-        x: 1,
-        y: 1,
-        xanchor: 'right',
-        showarrow: false,
-        text: `input ${volumeText(table.input)}`,
-        font: { color: COLORS.muted, size: 12 },
-      },
-    ],
-  };
-  return { data, layout };
+// The element is as tall as its figure. Plotly's responsive resize (a window resized, a page
+// printed or captured whole) autosizes both sides from the element: the width follows the
+// page, and the height stays the figure's instead of collapsing to the element's border.
+function fitHeight(el, height) {
+  if (height) el.style.height = `${height}px`;
 }
 
-// 2a. Params next to MACs per layer on one log axis; zeros simply have no bar.
-export function costFigure(table, height = CHART.height) {
-  const x = names(table);
-  const bar = (key, name, color) => ({
-    type: 'bar',
-    x,
-    y: table.layers.map((r) => r[key]),
-    name,
-    marker: { color },
-    hovertemplate: `<b>%{x}</b><br>${name} %{y:,}<extra></extra>`,
+// The PNG a chart downloads: <net>-<chart>.png, titled with the net and the chart. The chart's
+// title is its figure's heading on the page; `net` is {id, name} of what it shows.
+export function setExport(el, net) {
+  const heading = el.closest('figure')?.querySelector('figcaption h3, figcaption h2')?.textContent ?? '';
+  const chart = heading.replace(/^\s*\d+\s*·\s*/, '').replace(/\s*·\s*[AB]$/, '').trim();
+  const slug = (text) => text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  exportOf.set(el, {
+    filename: `${slug(net.id || net.name) || 'net'}-${el.dataset.chart || slug(chart) || 'chart'}`,
+    title: [net.name, chart].filter(Boolean).join(' · '),
   });
-  const data = [bar('params', 'parameters', COLORS.params), bar('macs', 'MACs', COLORS.macs)];
-  const layout = {
-    ...baseLayout(height),
-    barmode: 'group',
-    bargap: CHART.barGap,
-    xaxis: categoryAxis(),
-    yaxis: valueAxis('count per layer (log)', LOG),
-  };
-  return { data, layout };
 }
 
-// 2b. The conv side and the FC side of both totals, each bar normalised to 100 % by Plotly.
-export function shareFigure(table, height = CHART.height) {
-  const t = table.totals;
-  const y = ['parameters', 'MACs'];
-  const side = (name, values, color) => ({
-    type: 'bar',
-    orientation: 'h',
-    y,
-    x: values,
-    name,
-    marker: { color },
-    customdata: values,
-    texttemplate: '%{customdata:.3s}',
-    textposition: 'inside',
-    insidetextanchor: 'middle',
-    textangle: 0,
-    hovertemplate: `<b>${name}</b>, %{y}: %{customdata:,}<extra></extra>`,
-  });
-  const data = [
-    side('conv side', [t.conv_params, t.conv_macs], COLORS.convSide),
-    side('FC side', [t.fc_params, t.fc_macs], COLORS.fcSide),
-  ];
-  const layout = {
-    ...baseLayout(height),
-    barmode: 'stack',
-    barnorm: 'percent',
-    uniformtext: { mode: 'hide', minsize: 11 },
-    legend: { ...baseLayout(height).legend, traceorder: 'normal' },
-    bargap: 1 - CHART.shareWidth,
-    margin: { ...CHART.margin, l: 90 },
-    xaxis: valueAxis('share of the total (%)', { range: [0, 100], ticksuffix: ' %' }),
-    yaxis: { automargin: true, tickfont: { size: 13 } },
+export function draw(el, figure, instance = plotly()) {
+  drawnWith.set(el, instance);
+  fitHeight(el, figure.layout.height);
+  const config = {
+    ...PLOTLY_CONFIG,
+    // On a phone the tool bar would sit over the legend; the page's own buttons remain.
+    displayModeBar: narrow(el.clientWidth) ? false : 'hover',
+    modeBarButtonsToAdd: [
+      { name: 'downloadTitledPng', title: 'Download this chart as a PNG', icon: instance.Icons.camera, click: () => downloadPng(el) },
+    ],
   };
-  return { data, layout };
+  return instance.react(el, figure.data, figure.layout, config);
 }
 
-// 4. Receptive field per layer, with the input width as a reference line.
-export function rfFigure(table, height = CHART.height) {
-  const x = names(table);
-  const data = [
-    line(x, table.layers.map((r) => r.receptive_field), 'receptive field', COLORS.rf, {
-      text: table.layers.map((r) => (r.jump ? `units ${r.jump} px apart` : 'sees the whole image')),
-      hovertemplate: '<b>%{x}</b><br>sees %{y}×%{y} input pixels<br>%{text}<extra></extra>',
-      fill: 'tozeroy',
-      fillcolor: 'rgba(234, 88, 12, 0.08)',
-    }),
-  ];
+export function purge(el) {
+  const instance = drawnWith.get(el);
+  if (instance) instance.purge(el);
+  drawnWith.delete(el);
+}
+
+function dataUrlBlob(url) {
+  const [head, body] = url.split(',');
+  const bytes = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+  return new Blob([bytes], { type: head.slice(5).split(';')[0] });
+}
+
+// The chart as drawn, with its title on top, at twice the pixels; saved as <net>-<chart>.png.
+export async function downloadPng(el) {
+  const instance = drawnWith.get(el);
+  if (!instance) return null;
+  const { filename, title } = exportOf.get(el) ?? { filename: el.id, title: '' };
+  const extra = title ? CHART.exportTitleSpace : 0;
   const layout = {
-    ...baseLayout(height),
-    showlegend: false,
-    xaxis: categoryAxis(),
-    yaxis: valueAxis('receptive field (input pixels per side)', { rangemode: 'tozero' }),
-    shapes: [
-      {
-        type: 'line',
-        xref: 'paper',
-        x0: 0,
-        x1: 1,
-        y0: table.input.width,
-        y1: table.input.width,
-        line: { color: COLORS.imageLine, dash: 'dash', width: 1.5 },
-      },
-    ],
-    annotations: [
-      {
-        xref: 'paper',
-        x: 0.01,
-        y: table.input.width,
-        yanchor: 'bottom',
-        xanchor: 'left',
-        showarrow: false,
-        text: `input width ${table.input.width}`,
-        font: { color: COLORS.muted, size: 12 },
-      },
-    ],
+    ...el.layout,
+    title: { text: title, x: 0.01, xanchor: 'left', y: 1, yanchor: 'top', yref: 'container', pad: { t: 12 }, font: { size: 16 } },
+    margin: { ...el.layout.margin, t: (el.layout.margin?.t ?? 0) + extra },
+    height: el.layout.height + extra,
   };
-  return { data, layout };
+  const url = await instance.toImage({ data: el.data, layout }, { format: 'png', scale: 2, width: el.clientWidth, height: layout.height });
+  saveBlob(dataUrlBlob(url), `${filename}.png`);
+  return `${filename}.png`;
+}
+
+export function showFailure(el, message) {
+  el.classList.add('failed');
+  el.textContent = message;
 }
 
 // Home: ILSVRC top-5 error by year, depth beside it.
@@ -277,49 +180,12 @@ export function timelineFigure(timeline, height = CHART.height + 40) {
     ...baseLayout(height),
     margin: { ...CHART.margin, t: 48, b: 120 },
     grid: { rows: 1, columns: 2, pattern: 'independent' },
-    xaxis: categoryAxis({ domain: [0, 0.56], tickangle: -30, tickfont: { size: 12 } }),
-    xaxis2: categoryAxis({ domain: [0.64, 1], tickangle: -30, tickfont: { size: 12 } }),
+    xaxis: categoryAxis(null, { domain: [0, 0.56], tickangle: -30, tickfont: { size: 12 } }),
+    xaxis2: categoryAxis(null, { domain: [0.64, 1], tickangle: -30, tickfont: { size: 12 } }),
     yaxis: valueAxis('top-5 error (%)', { rangemode: 'tozero' }),
     yaxis2: valueAxis('depth (layers with weights)', { rangemode: 'tozero' }),
   };
   return { data, layout };
-}
-
-// Compare: both nets per aligned stage, width on the left and depth on the right.
-export function overlayFigures(comparison, height = CHART.height) {
-  const x = comparison.stages.map((s) => `${s.position} · ${[s.a?.label, s.b?.label].filter(Boolean).join(' / ')}`);
-  const trace = (side, name, color, key, extra = {}) =>
-    line(x, comparison.stages.map((s) => (s[side] ? s[side].output[key] : null)), name, color, {
-      connectgaps: true,
-      text: comparison.stages.map((s) => (s[side] ? `${s[side].label}: ${volumeText(s[side].output)}` : 'no such stage')),
-      hovertemplate: '%{text}<extra>' + name + '</extra>',
-      ...extra,
-    });
-  const nameA = `A · ${comparison.a.name}`;
-  const nameB = `B · ${comparison.b.name}`;
-  const dashB = (color) => ({ line: { color, width: CHART.lineWidth, dash: 'dash' }, marker: { color, size: CHART.markerSize, symbol: 'square' } });
-  const layout = (title, extra) => ({
-    ...baseLayout(height),
-    legend: { orientation: 'h', x: 0, y: 1.14, font: { size: 12 } },
-    xaxis: categoryAxis(),
-    yaxis: valueAxis(title, extra),
-  });
-  return {
-    sides: {
-      data: [
-        trace('a', nameA, COLORS.netA, 'width'),
-        trace('b', nameB, COLORS.netB, 'width', dashB(COLORS.netB)),
-      ],
-      layout: layout('output width (pixels)', { rangemode: 'tozero' }),
-    },
-    depth: {
-      data: [
-        trace('a', nameA, COLORS.netA, 'channels'),
-        trace('b', nameB, COLORS.netB, 'channels', dashB(COLORS.netB)),
-      ],
-      layout: layout('output depth (channels, log)', LOG),
-    },
-  };
 }
 
 // After two plots are drawn, give both the union of their autoranged axes, so the charts of

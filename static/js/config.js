@@ -3,6 +3,7 @@
 export const FONT = {
   family: 'Inter, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
   size: 14,
+  narrowSize: 12,
   color: '#0f172a',
 };
 
@@ -18,12 +19,17 @@ export const COLORS = {
   error: '#1e3a8a',
   depthBars: '#f59e0b',
   netA: '#2563eb',
-  netB: '#e11d48',
+  netB: '#be123c', // 6:1 on white, like the page's text (app.css --net-b)
+  units: '#6d28d9', // FC units, told apart from conv channels (depth)
+  unitsBand: 'rgba(124, 58, 237, 0.07)',
+  unitsText: '#5b21b6',
+  rfFill: 'rgba(234, 88, 12, 0.08)',
   grid: '#e2e8f0',
   axis: '#94a3b8',
-  muted: '#64748b',
+  muted: '#576477', // app.css --muted: at least 4.5:1 on every background it sits on
   paper: '#ffffff',
   imageLine: '#94a3b8',
+  labelBackground: 'rgba(255, 255, 255, 0.85)',
   top5: '#1e3a8a',
 };
 
@@ -58,34 +64,63 @@ export const BOXES = {
   receding: 0.45, // how far the width axis recedes, as a share of its length (oblique view)
   angle: Math.PI / 4,
   edgeWidth: 0.8,
-  labelAngle: -55,
-  minHeight: 240,
+  minPlotHeight: 150,
+  maxPlotHeight: 260,
+  sideMargin: 10,
+  assumedWidth: 1000, // px, when the element has no width yet
+  rangePadding: 0.02, // room around the drawing, as a share of its size
+  // Labels under the boxes: lanes of two-line labels, each led to its box by a thin line.
+  label: { fontSize: 11, charPx: 7.2, gapPx: 10, firstPx: 18, lanePx: 30, heightPx: 34 },
   camera: { eye: { x: -0.45, y: -1.65, z: 0.75 } },
 };
 
 export const CHART = {
   height: 400,
+  stackedHeight: 640, // the volume chart's two panels one above the other, at a phone's width
   pairHeight: 340,
   boxesHeight: 360,
   margin: { l: 70, r: 24, t: 36, b: 96 },
+  narrowMargin: { l: 48, r: 10, t: 30, b: 70 },
+  narrowWidth: 520, // px of the chart's element (a phone; not one of the compare page's pair)
   tickAngle: -55,
   tickFont: 11,
+  narrowTickFont: 10,
+  shareRightMargin: 28, // room for the share axis's last label, "100 %"
+  exportTitleSpace: 44, // px added on top of a downloaded PNG for its title
   markerSize: 7,
   lineWidth: 2.5,
   barGap: 0.25,
   shareWidth: 0.6,
 };
 
+// Plotly's own PNG button is replaced by ours (charts.js downloadPng: named and titled).
 export const PLOTLY_CONFIG = {
   displaylogo: false,
   responsive: true,
-  modeBarButtonsToRemove: ['lasso2d', 'select2d', 'autoScale2d'],
-  toImageButtonOptions: { format: 'png', scale: 2 },
+  modeBarButtonsToRemove: ['lasso2d', 'select2d', 'autoScale2d', 'toImage', 'sendDataToCloud'],
 };
 
+// The per-layer charts show blocks by default: one point per conv, pool and FC layer, the layers
+// that pass its volume on (ReLU, LRN, batch norm, dropout, flatten, softmax) folded into it.
+// The kinds that open a block are those that open a box, but flatten (it joins the pool before).
+export const VIEWS = {
+  default: 'blocks',
+  blockKinds: Object.keys(BOX_KIND_OF).filter((kind) => BOX_KIND_OF[kind] !== 'flatten'),
+};
+
+// The custom editor: how long typing pauses before a check, and what a new layer of each kind
+// starts with (its required fields filled with a common choice; the rest take torch's defaults).
 export const EDITOR = {
   debounceMs: 300,
-  newLayer: '{"kind": "relu"}',
+  newLayerKind: 'conv',
+  presets: {
+    conv: { out_channels: 64, kernel: 3, padding: 1 },
+    maxpool: { kernel: 2, stride: 2 },
+    avgpool: { kernel: 2, stride: 2 },
+    adaptiveavgpool: { output_size: 1 },
+    lrn: { size: 5 },
+    linear: { out_features: 1000 },
+  },
 };
 
 // Live inference: how often a page asks again while a net's model is being built, the top-5

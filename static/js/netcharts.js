@@ -1,21 +1,52 @@
 // The four per-layer charts of one net, drawn into #<prefix>-volume, -cost, -share, -boxes, -rf.
 // One chart per task, in page order: the first is drawn and painted before the second starts,
 // so it shows as soon as it can and the page stays responsive while the others follow.
+//
+// The charts with a point per layer show blocks or every layer, as the page's toggle says
+// (blocks by default); each is laid out for its element's width (stacked on a phone), and is
+// redrawn when the toggle changes or the width crosses from one layout to the other.
 
-import { costFigure, rfFigure, shareFigure, volumeFigure } from './charts.js';
+import { narrow, setExport } from './charts.js';
+import { VIEWS } from './config.js';
 import { afterPaint, drawBoxesInto, drawInto } from './page.js';
+import { costFigure, rfFigure, shareFigure, volumeFigure } from './netfigures.js';
+import { describeChart } from './chartdata.js';
 
 export const NET_CHARTS = ['volume', 'cost', 'share', 'boxes', 'rf'];
+// The charts whose points follow the toggle.
+export const VIEWED = ['volume', 'cost', 'rf'];
+const FIGURES = { volume: volumeFigure, cost: costFigure, share: shareFigure, rf: rfFigure };
+
+const views = new Map(); // prefix -> 'blocks' | 'all'
+const tables = new Map(); // prefix -> the table its charts draw now
+export const viewOf = (prefix) => views.get(prefix) ?? VIEWS.default;
+
+const widthOf = (id) => document.getElementById(id)?.clientWidth ?? 0;
+const netOf = (table) => ({ id: table.id, name: table.name });
+
+async function drawChart(prefix, key, table, height) {
+  tables.set(prefix, table);
+  const id = `${prefix}-${key}`;
+  const el = key === 'boxes'
+    ? await drawBoxesInto(id, table)
+    : await drawInto(id, withHeight(FIGURES[key](table, { view: viewOf(prefix), width: widthOf(id) }), height));
+  if (el) {
+    setExport(el, netOf(table));
+    describeChart(el, key === 'boxes' ? table : null);
+  }
+  return el;
+}
+
+// The compare page draws its pairs lower than a net page's charts (its own height); a phone's
+// stacked volume chart keeps its own.
+function withHeight(figure, height) {
+  if (!height || figure.layout.grid?.rows === 2) return figure;
+  return { ...figure, layout: { ...figure.layout, height } };
+}
 
 // key -> () => Promise of the drawn element (null where the page has no such chart).
 export function netChartDrawers(prefix, table, height) {
-  return {
-    volume: () => drawInto(`${prefix}-volume`, volumeFigure(table, height)),
-    cost: () => drawInto(`${prefix}-cost`, costFigure(table, height)),
-    share: () => drawInto(`${prefix}-share`, shareFigure(table, height)),
-    boxes: () => drawBoxesInto(`${prefix}-boxes`, table),
-    rf: () => drawInto(`${prefix}-rf`, rfFigure(table, height)),
-  };
+  return Object.fromEntries(NET_CHARTS.map((key) => [key, () => drawChart(prefix, key, table, height)]));
 }
 
 export async function drawNetCharts(prefix, table, height) {
@@ -27,3 +58,50 @@ export async function drawNetCharts(prefix, table, height) {
 }
 
 export const chartIds = (prefix) => NET_CHARTS.map((key) => `${prefix}-${key}`);
+
+// Redraws some of a prefix's charts from the table they draw now.
+export async function redrawCharts(prefix, keys, height) {
+  const table = tables.get(prefix);
+  if (!table) return;
+  for (const key of keys) await drawChart(prefix, key, table, height);
+}
+
+// A net page's (or the editor's) charts follow the toggle and the width.
+export function wireNetCharts(prefix) {
+  const toggle = document.querySelector(`[data-view-for="${prefix}"]`);
+  if (toggle) enableViewToggle(toggle, () => redrawCharts(prefix, VIEWED));
+  redrawOnLayoutChange(chartIds(prefix), () => redrawCharts(prefix, NET_CHARTS));
+}
+
+// The "blocks / every layer" buttons of one chart group: pressing one sets the view of each
+// prefix it names (data-view-for="a b" on the compare page) and calls redraw(view).
+export function enableViewToggle(group, redraw) {
+  const buttons = [...group.querySelectorAll('button[data-chart-view]')];
+  group.hidden = false;
+  for (const button of buttons) {
+    button.addEventListener('click', async () => {
+      const view = button.dataset.chartView;
+      if (button.getAttribute('aria-pressed') === 'true') return;
+      for (const other of buttons) other.setAttribute('aria-pressed', String(other === button));
+      for (const prefix of group.dataset.viewFor.split(' ')) views.set(prefix, view);
+      delete group.dataset.drawn;
+      await redraw(view);
+      group.dataset.drawn = view; // the charts show this view now
+    });
+  }
+}
+
+// Redraws what `redraw` draws whenever an element's width crosses between a phone's layout
+// and a wider one (Plotly's own resize only rescales a figure; it does not re-lay it out).
+export function redrawOnLayoutChange(ids, redraw) {
+  const layouts = new Map(ids.map((id) => [id, narrow(widthOf(id))]));
+  let timer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const changed = ids.some((id) => narrow(widthOf(id)) !== layouts.get(id));
+      ids.forEach((id) => layouts.set(id, narrow(widthOf(id))));
+      if (changed) redraw();
+    }, 200);
+  });
+}

@@ -11,6 +11,46 @@ export function start() {
   enhanceTables();
   enablePngButtons();
   enableRotateButtons();
+  focusableScrollers();
+}
+
+// A box that scrolls (a wide table on a phone, a strip of feature maps) can be reached and
+// scrolled from the keyboard: while it overflows it is a named region in the tab order.
+const SCROLLERS = '.table-wrap, .feature-scroll';
+
+function nameOf(box) {
+  const caption = box.querySelector('caption, [aria-label]');
+  return caption?.getAttribute('aria-label') || caption?.textContent.trim() || 'Scrollable content';
+}
+
+function markScroller(box) {
+  const scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+  if (scrolls === box.hasAttribute('data-scrolls')) return;
+  box.toggleAttribute('data-scrolls', scrolls);
+  if (scrolls) {
+    box.tabIndex = 0;
+    box.setAttribute('role', 'region');
+    box.setAttribute('aria-label', nameOf(box));
+  } else {
+    box.removeAttribute('tabindex');
+    box.removeAttribute('role');
+    box.removeAttribute('aria-label');
+  }
+}
+
+export function focusableScrollers(root = document) {
+  const observer = new ResizeObserver((entries) => entries.forEach((entry) => markScroller(entry.target)));
+  const watch = (box) => {
+    if (box.dataset.watched) return;
+    box.dataset.watched = 'yes';
+    observer.observe(box);
+    const content = box.firstElementChild;
+    if (content) observer.observe(content);
+    markScroller(box);
+  };
+  root.querySelectorAll(SCROLLERS).forEach(watch);
+  // Boxes added later (the editor's table, a chart's numbers, the feature maps) too.
+  new MutationObserver(() => document.querySelectorAll(SCROLLERS).forEach(watch)).observe(document.body, { childList: true, subtree: true });
 }
 
 export function enableRotateButtons(root = document) {

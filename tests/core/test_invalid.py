@@ -7,6 +7,7 @@ import pytest
 
 from app.core.calculator import analyze
 from app.core.errors import SpecInvalid, parse_json
+from app.specs.models import LAYER_KINDS
 
 BASE: dict[str, Any] = {
     "name": "case",
@@ -93,7 +94,7 @@ def test_unknown_kind_lists_the_known_ones() -> None:
     spec = spec_with({"kind": "relu"}, {"kind": "attention", "name": "transformer"})
     index, name, field, message = only_issue(spec)
     assert (index, name, field) == (1, "transformer", "kind")
-    assert message.startswith("unknown kind; expected one of: conv, maxpool")
+    assert message.startswith('unknown kind "attention"; expected one of: conv, maxpool')
 
 
 def test_every_schema_error_is_listed_with_its_layer() -> None:
@@ -107,10 +108,120 @@ def test_every_schema_error_is_listed_with_its_layer() -> None:
         analyze(spec)
     found = [(i.index, i.name, i.field, i.message) for i in caught.value.issues]
     assert found == [
-        (0, "a", "out_channels", "must be a whole number (not a string, a float or a boolean)"),
+        (
+            0,
+            "a",
+            "out_channels",
+            'must be a whole number, not the text "8" (write 8, without quotes)',
+        ),
         (2, "b", "kernel", "required field is missing"),
-        (3, None, "stide", "unknown field"),
+        (
+            3,
+            None,
+            "stide",
+            "unknown field: a maxpool layer has no such field; "
+            "its fields are: kernel, stride, padding, ceil_mode",
+        ),
     ]
+
+
+# What a student types into a form, and what the check says: plain words with the numbers,
+# never pydantic's own text ("Input should be greater than or equal to 1").
+@pytest.mark.parametrize(
+    ("layer", "field", "message"),
+    [
+        ({"out_channels": -5}, "out_channels", "must be at least 1, but is -5"),
+        ({"kernel": 0}, "kernel", "must be at least 1, but is 0"),
+        ({"padding": -1}, "padding", "must be at least 0, but is -1"),
+        ({"stride": 2.5}, "stride", "must be a whole number, not 2.5"),
+        (
+            {"kernel": 3.0},
+            "kernel",
+            "must be a whole number, not 3.0 (write 3, without a decimal point)",
+        ),
+        ({"groups": True}, "groups", "must be a whole number, not true"),
+        ({"kernel": "abc"}, "kernel", 'must be a whole number, not the text "abc"'),
+        ({"kernel": "<b>3</b>"}, "kernel", "must be a whole number, not text"),
+        ({"kernel": None}, "kernel", "must be a whole number, not null"),
+        ({"bias": 1}, "bias", "must be true or false, not 1"),
+    ],
+)
+def test_a_bad_conv_field_is_named_in_plain_words(
+    layer: dict[str, Any], field: str, message: str
+) -> None:
+    conv = {"kind": "conv", "name": "c", "out_channels": 2, "kernel": 1, **layer}
+    assert only_issue(spec_with(conv)) == (0, "c", field, message)
+
+
+@pytest.mark.parametrize(
+    ("spec_part", "field", "message"),
+    [
+        (
+            {"input": {"height": 8, "width": -5, "channels": 3}},
+            "input.width",
+            "must be at least 1, but is -5",
+        ),
+        ({"input": 5}, "input", "must be an object, not 5"),
+        ({"name": ""}, "name", "must not be empty"),
+        ({"name": "n" * 70}, "name", "must have at most 64 characters, but has 70"),
+        ({"layers": []}, "layers", "needs at least 1 layer, but has 0"),
+        ({"layers": "conv"}, "layers", 'must be a list, not the text "conv"'),
+    ],
+)
+def test_a_bad_spec_field_is_named_in_plain_words(
+    spec_part: dict[str, Any], field: str, message: str
+) -> None:
+    spec = {**spec_with({"kind": "relu"}), **spec_part}
+    assert only_issue(spec) == (None, None, field, message)
+
+
+@pytest.mark.parametrize(
+    ("layer", "field", "message"),
+    [
+        ({"kind": "dropout", "p": 1.5}, "p", "must be at most 1, but is 1.5"),
+        ({"kind": "batchnorm", "eps": 0}, "eps", "must be more than 0, but is 0"),
+        ({"kind": "lrn", "size": 5, "alpha": "x"}, "alpha", 'must be a number, not the text "x"'),
+        (
+            {"kind": "relu", "inplace": True},
+            "inplace",
+            "unknown field: a relu layer has no such field; it takes only a name",
+        ),
+        (5, None, 'must be an object such as {"kind": "relu"}, not 5'),
+        (
+            {"kind": "Conv"},
+            "kind",
+            'unknown kind "Conv"; expected one of: ' + ", ".join(LAYER_KINDS),
+        ),
+        ({"kind": "<i>"}, "kind", "unknown kind; expected one of: " + ", ".join(LAYER_KINDS)),
+        ({}, "kind", "missing 'kind'; expected one of: " + ", ".join(LAYER_KINDS)),
+    ],
+)
+def test_other_layer_problems_in_plain_words(layer: Any, field: str | None, message: str) -> None:
+    index, _, got_field, got = only_issue(spec_with(layer))
+    assert (index, got_field, got) == (0, field, message)
+
+
+def test_no_message_is_pydantics_own_text() -> None:
+    """Every kind of schema error a layer can meet reads as our words, not pydantic's."""
+    layers = [
+        {"kind": "conv", "out_channels": -1, "kernel": "x", "bias": "yes", "stride": 0.5},
+        {"kind": "maxpool", "kernel": 0, "ceil_mode": 2, "padding": -1},
+        {"kind": "dropout", "p": -0.5},
+        {"kind": "lrn", "size": [], "beta": {}},
+        {"kind": "linear"},
+        {"kind": "relu", "name": ""},
+        {"kind": "relu", "name": "x" * 65},
+    ]
+    with pytest.raises(SpecInvalid) as caught:
+        analyze(
+            {"name": "x", "input": {"height": 0, "width": "8", "channels": 1.5}, "layers": layers}
+        )
+    messages = [issue.message for issue in caught.value.issues]
+    assert len(messages) == 16
+    for message in messages:
+        assert not message.startswith(
+            ("Input should", "String should", "Field required", "List should")
+        ), message
 
 
 def test_missing_top_level_fields() -> None:

@@ -39,6 +39,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+# The widths every page is judged at: a projector-sized laptop and a phone.
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 
 @pytest.fixture(scope="session")
@@ -170,11 +174,11 @@ def watch_requests(tab: Page, problems: Problems) -> None:
     tab.on("requestfailed", on_failed)
 
 
-@pytest.fixture
-def page(
-    browser: Browser, base_url: str, problems: Problems, request: pytest.FixtureRequest
-) -> Iterator[Page]:
-    context = browser.new_context(base_url=base_url, viewport=VIEWPORT, accept_downloads=True)
+def watched_tab(
+    browser: Browser, base_url: str, problems: Problems, viewport: ViewportSize
+) -> Page:
+    """A fresh tab whose console errors, page errors and failed requests go to ``problems``."""
+    context = browser.new_context(base_url=base_url, viewport=viewport, accept_downloads=True)
     tab = context.new_page()
 
     def on_console(message: ConsoleMessage) -> None:
@@ -184,6 +188,39 @@ def page(
     tab.on("console", on_console)
     tab.on("pageerror", lambda error: problems.page.append(str(error)))
     watch_requests(tab, problems)
+    return tab
+
+
+def node_slug(request: pytest.FixtureRequest) -> str:
+    return re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+
+
+@pytest.fixture
+def page(
+    browser: Browser, base_url: str, problems: Problems, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    tab = watched_tab(browser, base_url, problems, VIEWPORT)
     yield tab
-    full_page_screenshot(tab, re.sub(r"[^\w.-]+", "-", request.node.name).strip("-"))
-    context.close()
+    full_page_screenshot(tab, node_slug(request))
+    tab.context.close()
+
+
+OpenAt = Callable[[ViewportSize], Page]
+
+
+@pytest.fixture
+def open_at(
+    browser: Browser, base_url: str, problems: Problems, request: pytest.FixtureRequest
+) -> Iterator[OpenAt]:
+    """Tabs at a given viewport (each test's last one ends in a screenshot, as with ``page``)."""
+    tabs: list[Page] = []
+
+    def opener(viewport: ViewportSize) -> Page:
+        tabs.append(watched_tab(browser, base_url, problems, viewport))
+        return tabs[-1]
+
+    yield opener
+    if tabs:
+        full_page_screenshot(tabs[-1], node_slug(request))
+    for tab in tabs:
+        tab.context.close()

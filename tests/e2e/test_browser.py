@@ -14,15 +14,17 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.core.calculator import analyze, builtin_table
+from app.core.calculator import builtin_table
 from app.core.timeline import timeline
 from app.specs import builtin_registry
-from app.web.catalog import comparison, editable_spec, lecture_entries
-from app.web.templating import volume
+from app.web.catalog import comparison, lecture_entries
 
 from .conftest import Problems, Shoot
 
 pytestmark = pytest.mark.browser
+
+# The kinds that open a block on the per-layer charts (static/js/config.js VIEWS.blockKinds).
+BLOCK_KINDS = {"conv", "maxpool", "avgpool", "adaptiveavgpool", "linear"}
 
 
 def _plot(page: Page, element_id: str) -> dict[str, Any]:
@@ -55,13 +57,17 @@ def test_home_lists_every_net_and_draws_the_timeline(page: Page, problems: Probl
 def test_a_net_page_shows_its_table_and_one_point_per_layer(
     page: Page, problems: Problems, net_id: str
 ) -> None:
-    layers = len(builtin_table(net_id).layers)
+    table = builtin_table(net_id)
+    layers = len(table.layers)
+    blocks = [row for row in table.layers if row.kind in BLOCK_KINDS]
+    spatial = sum(1 for row in blocks if row.jump is not None)
     page.goto(f"/nets/{net_id}")
     expect(page.locator("#net-table tbody tr.layer")).to_have_count(layers)
     expect(page.locator("#net-table tbody tr.arith:visible")).to_have_count(0)
-    assert _points(page, "net-volume") == [layers, layers, layers]  # W, H, D
-    assert _points(page, "net-cost") == [layers, layers]  # params, MACs
-    assert _points(page, "net-rf") == [layers]
+    # Blocks by default: the input, then W, H and D of each conv and pool block; FC units apart.
+    assert _points(page, "net-volume") == [1 + spatial] * 3 + [len(blocks) - spatial]
+    assert _points(page, "net-cost") == [len(blocks)] * 2  # params, MACs
+    assert _points(page, "net-rf") == [len(blocks)]
     assert _points(page, "net-share") == [2, 2]  # conv side, FC side of both totals
     boxes = page.locator("#net-boxes")
     assert int(boxes.get_attribute("data-boxes") or 0) > 5
@@ -127,7 +133,7 @@ def test_the_compare_page_shows_both_nets_and_highlights_the_changes(
     changed = page.locator("#aligned-table .settings li.changed .key").all_inner_texts()
     fields = [change.field for stage in expected.stages for change in stage.changes]
     assert sorted(changed) == sorted(fields * 2)  # highlighted on both sides
-    assert _points(page, "overlay-sides") == [len(expected.stages)] * 2
+    assert _points(page, "overlay-sides") == [1 + len(expected.stages)] * 2  # the input first
     a_range = page.evaluate("document.getElementById('a-volume').layout.yaxis.range")
     b_range = page.evaluate("document.getElementById('b-volume').layout.yaxis.range")
     assert a_range == b_range
@@ -143,85 +149,6 @@ def test_the_compare_page_takes_any_two_nets_from_the_url(page: Page, problems: 
     stages = len(comparison("alexnet-torchvision", "vgg11").stages)
     expect(page.locator("#aligned-table tbody tr")).to_have_count(stages)
     _plot(page, "b-rf")
-    assert problems.all() == []
-
-
-def _checks(page: Page) -> int:
-    return int(page.locator("#editor").get_attribute("data-checks") or 0)
-
-
-def _edited_output(net_id: str, index: int, layer_json: str) -> str:
-    """The output volume the calculator gives layer `index` of `net_id` with one layer changed."""
-    spec = editable_spec(builtin_registry().get(net_id))
-    spec["layers"][index] = json.loads(layer_json)
-    return volume(analyze(spec).layers[index].output)
-
-
-def _edit_layer(page: Page, index: int, text: str) -> None:
-    before = _checks(page)
-    page.locator(".layer-json").nth(index).fill(text)
-    page.wait_for_selector(f"#editor:not([data-checks='{before}'])")
-
-
-def test_the_custom_page_reports_a_bad_layer_inline_and_recovers(
-    page: Page, problems: Problems, shoot: Shoot
-) -> None:
-    page.goto("/custom?from=alexnet-lecture")
-    page.wait_for_selector("#editor[data-state='valid']")
-    _plot(page, "custom-volume")
-
-    _edit_layer(page, 3, '{"kind": "conv", "name": "conv2", "out_channels": 256, "kernel": 0}')
-    expect(page.locator("#editor")).to_have_attribute("data-state", "invalid")
-    row = page.locator("li.layer-edit").nth(3)
-    expect(row).to_have_class("layer-edit invalid")
-    expect(row.locator(".issue")).to_contain_text("kernel")
-    expect(page.locator("li.layer-edit.invalid")).to_have_count(1)
-    shoot(page, "custom-page-bad-layer")
-
-    _edit_layer(page, 3, '{"kind": "conv", "name": "conv2", "out_channels": 256, ')
-    expect(row.locator(".issue")).to_contain_text("not valid JSON")
-
-    fixed = '{"kind": "conv", "name": "conv2", "out_channels": 128, "kernel": 5}'
-    _edit_layer(page, 3, fixed)
-    expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
-    expect(page.locator("li.layer-edit.invalid")).to_have_count(0)
-    expect(page.locator("#custom-layer-3")).to_contain_text(
-        _edited_output("alexnet-lecture", 3, fixed)
-    )
-    assert "spec=" in page.url
-    assert problems.all() == []
-
-
-def test_a_shared_custom_link_opens_the_same_spec(page: Page, problems: Problems) -> None:
-    page.goto("/custom?from=zfnet-lecture")
-    page.wait_for_selector("#editor[data-state='valid']")
-    layer = '{"kind": "conv", "name": "conv1", "out_channels": 64, "kernel": 11, "stride": 4}'
-    _edit_layer(page, 0, layer)
-    expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
-    shared = page.url
-    page.goto(shared)
-    expect(page.locator(".layer-json").first).to_have_value(layer)
-    expect(page.locator("#custom-layer-0")).to_contain_text(
-        _edited_output("zfnet-lecture", 0, layer)
-    )
-    assert problems.all() == []
-
-
-def test_the_custom_editor_adds_moves_and_removes_layers(page: Page, problems: Problems) -> None:
-    page.goto("/custom?from=alexnet-lecture")
-    page.wait_for_selector("#editor[data-state='valid']")
-    layers = len(builtin_registry().get("alexnet-lecture").layers)
-    before = _checks(page)
-    page.get_by_role("button", name="Add a layer").click()
-    page.wait_for_selector(f"#editor:not([data-checks='{before}'])")
-    expect(page.locator("#custom-table tbody tr.layer")).to_have_count(layers + 1)
-    before = _checks(page)
-    page.get_by_role("button", name=f"Remove layer {layers}").click()
-    page.wait_for_selector(f"#editor:not([data-checks='{before}'])")
-    expect(page.locator("#custom-table tbody tr.layer")).to_have_count(layers)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download JSON").click()
-    assert download.value.suggested_filename == "alexnet-as-taught.json"
     assert problems.all() == []
 
 

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from app.core.errors import SpecInvalid, SpecIssue
+from app.core.limits import SpecLimits
 from app.core.table import Table
 from app.web.catalog import analyze_cached
 from app.web.deps import SettingsDep, SpecBody, TableFormat
@@ -56,6 +57,23 @@ class SpecCheck(BaseModel):
     valid: bool
     issues: list[SpecIssue]
     table: Table | None
+    # For an invalid spec whose problems all sit in layers: the table of the layers before the
+    # first of them, so an editor shows their outputs and clears only those that follow.
+    valid_before: Table | None = None
+
+
+def _table_before(raw: object, issues: list[SpecIssue], limits: SpecLimits) -> Table | None:
+    """The table of the layers before the first one with a problem; None when a problem is
+    not a layer's, or the first layer has one."""
+    if not issues or any(issue.index is None for issue in issues):
+        return None
+    first = min(issue.index for issue in issues if issue.index is not None)
+    if first == 0 or not isinstance(raw, dict) or not isinstance(raw.get("layers"), list):
+        return None
+    try:
+        return analyze_cached({**raw, "layers": raw["layers"][:first]}, limits)
+    except SpecInvalid:
+        return None
 
 
 @router.post(
@@ -73,5 +91,6 @@ def check_spec(spec: SpecBody, settings: SettingsDep) -> SpecCheck:
     try:
         table = analyze_cached(spec, settings.spec_limits)
     except SpecInvalid as error:
-        return SpecCheck(valid=False, issues=error.issues, table=None)
+        before = _table_before(spec, error.issues, settings.spec_limits)
+        return SpecCheck(valid=False, issues=error.issues, table=None, valid_before=before)
     return SpecCheck(valid=True, issues=[], table=table)

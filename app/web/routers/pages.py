@@ -18,7 +18,7 @@ import gzip
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -31,6 +31,7 @@ from app.core.errors import SpecInvalid, SpecIssue
 from app.core.table import Table
 from app.core.timeline import timeline
 from app.settings import Settings
+from app.specs.fields import layer_kind_fields
 from app.specs import builtin_registry
 from app.web.catalog import (
     analyze_cached,
@@ -225,10 +226,23 @@ def _issues_by_layer(issues: list[SpecIssue]) -> tuple[dict[int, list[SpecIssue]
     return by_layer, general
 
 
-def _layer_texts(spec: dict[str, Any]) -> list[str]:
+def _layer_settings(layer: object) -> list[tuple[str, str]]:
+    """A layer's settings as (field, value) text, for the list the page shows before the form
+    (and without JavaScript): kind and name are shown apart."""
+    if not isinstance(layer, dict):
+        return [("", json.dumps(layer, ensure_ascii=False))]
     return [
-        json.dumps(layer, ensure_ascii=False, separators=(", ", ": ")) for layer in spec["layers"]
+        (str(key), json.dumps(value, ensure_ascii=False))
+        for key, value in layer.items()
+        if key not in {"kind", "name"}
     ]
+
+
+@cache
+def _layer_kinds_json() -> str:
+    """Each layer kind's fields (type, bounds, default), from which the editor builds its form."""
+    kinds = [entry.model_dump(exclude_none=True) for entry in layer_kind_fields()]
+    return json.dumps(kinds, separators=(",", ":"))
 
 
 def _custom(templates: Jinja2Templates, settings: Settings, start: str, spec: str | None) -> str:
@@ -248,7 +262,10 @@ def _custom(templates: Jinja2Templates, settings: Settings, start: str, spec: st
     by_layer, general = _issues_by_layer(issues)
     context = {
         "editor": editor,
-        "layer_texts": _layer_texts(editor),
+        "editor_json": json.dumps(editor, ensure_ascii=False, separators=(",", ":")),
+        "layer_kinds": layer_kind_fields(),
+        "layer_kinds_json": _layer_kinds_json(),
+        "layer_settings": [_layer_settings(layer) for layer in editor["layers"]],
         "table": table,
         "issues_by_layer": by_layer,
         "general_issues": general,

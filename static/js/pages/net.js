@@ -1,5 +1,5 @@
 import { embeddedJSON } from '../api.js';
-import { chartIds, drawNetCharts } from '../netcharts.js';
+import { chartIds, drawNetCharts, wireNetCharts } from '../netcharts.js';
 import { fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
 
@@ -7,6 +7,7 @@ start();
 startPredict();
 try {
   await drawNetCharts('net', embeddedJSON('net-table-data'));
+  wireNetCharts('net');
 } catch (error) {
   fail(chartIds('net'), error);
 }
