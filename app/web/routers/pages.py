@@ -31,8 +31,8 @@ from app.core.errors import SpecInvalid, SpecIssue
 from app.core.table import Table
 from app.core.timeline import timeline
 from app.settings import Settings
-from app.specs.fields import layer_kind_fields
 from app.specs import builtin_registry
+from app.specs.fields import layer_kind_fields
 from app.web.catalog import (
     analyze_cached,
     comparison,

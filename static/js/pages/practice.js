@@ -57,7 +57,7 @@ function settingItems(step) {
 
 function fieldsOf(form, quantity, step) {
   if (quantity === 'params') return [form.elements.params];
-  if (step.vector) return [form.elements.length];
+  if (step.vector) return [form.elements.units]; // not "length": a form's own property
   return [form.elements.width, form.elements.height, form.elements.depth];
 }
 
