@@ -1,24 +1,39 @@
 """The calculator: spec -> table. Pure Python (stdlib + pydantic), no torch, fastapi or onnxruntime.
 
 It walks the layers once, carrying the volume, whether the input has been flattened, and the
-receptive field and jump of one unit, and applies each kind's rule from layers.py.
+receptive field and jump of one unit, and applies each kind's rule from layers.py. Then it sets
+each lecture figure beside the exact value (lecture.py).
+
+The receptive field never shrinks: each layer widens it by (kernel - 1) * jump, and flatten is a
+window over the whole last map, so a unit after it sees RF + (side - 1) * jump input pixels per
+side, the span of every unit of that map (side: the map's larger side). It counts the zero
+padding too, so it may exceed the image (VGG-19's pool5 units already span 268 pixels of 224).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 from pydantic import ValidationError
 
 from app.core import layers as rules
 from app.core.errors import LayerError, SpecInvalid, SpecIssue, issues_from_validation
-from app.core.lecture import verdict, volume_list
+from app.core.lecture import UnknownPlaceholder, basis, filler, verdict, volume_list, volume_text
 from app.core.limits import SpecLimits, check_spec_limits, check_table_limits
-from app.core.table import Formula, LayerRow, Table, Totals, Verdict, Warning
-from app.specs.models import PARAMETRIC_KINDS, Conv, Layer, LectureFigure, Spec, layer_names
+from app.core.table import Formula, LayerRow, Table, Totals, Unstated, Verdict, Warning
+from app.specs.models import (
+    PARAMETRIC_KINDS,
+    Conv,
+    Layer,
+    LectureFigure,
+    Spec,
+    layer_names,
+)
 from app.specs.registry import builtin_registry
 
 BYTES_PER_FP32 = 4
+Fill = Callable[[str], str]
 
 
 def _duplicate_name_issues(names: list[str]) -> list[SpecIssue]:
@@ -32,9 +47,18 @@ def _duplicate_name_issues(names: list[str]) -> list[SpecIssue]:
     return issues
 
 
-def _next_spatial(state: rules.State, result: rules.Result, image_side: int) -> rules.Spatial:
-    if result.flattens or state.flattened:
-        return rules.Spatial(receptive_field=image_side, jump=0)
+# The shaping layers whose output volume a lecture net's walk-through states or skips.
+VOLUME_KINDS = frozenset({"conv", "maxpool", "avgpool"})
+OUTPUT_QUANTITIES = frozenset({"output", "output_width"})
+
+
+def _next_spatial(state: rules.State, result: rules.Result) -> rules.Spatial:
+    if state.flattened:
+        return state.spatial  # a linear unit sees what the flattened vector saw
+    if result.flattens:
+        side = max(state.volume.height, state.volume.width)
+        field = state.spatial.receptive_field + (side - 1) * state.spatial.jump
+        return rules.Spatial(receptive_field=field, jump=0)
     if result.window is None:
         return state.spatial
     kernel, stride = result.window
@@ -46,6 +70,8 @@ def _layer_figure_value(figure: LectureFigure, row: LayerRow, layer: Layer) -> i
     quantity = figure.quantity
     if quantity in {"input", "output"}:
         return volume_list(row.input if quantity == "input" else row.output)
+    if quantity == "output_width":
+        return row.output.width
     if quantity == "filters":
         return layer.out_channels if isinstance(layer, Conv) else row.output.channels
     if quantity in {"kernel", "stride"}:
@@ -53,6 +79,20 @@ def _layer_figure_value(figure: LectureFigure, row: LayerRow, layer: Layer) -> i
         return setting
     value: int = getattr(row, quantity)
     return value
+
+
+def _layer_computation(quantity: str, row: LayerRow) -> str | None:
+    """The row's arithmetic behind a figure about it, when there is some."""
+    if quantity in {"input", "output", "output_width"}:
+        return row.formula.output
+    if quantity == "activations":
+        if row.kind == "flatten":
+            return row.formula.output
+        out = row.output
+        return f"{out.height}*{out.width}*{out.channels} = {row.activations:,}"
+    if quantity in {"weights", "params"}:
+        return row.formula.params
+    return None
 
 
 def _row(
@@ -65,7 +105,7 @@ def _row(
 ) -> LayerRow:
     activations = result.output.height * result.output.width * result.output.channels
     notes = [*layer.notes, *result.notes, *result.unused]
-    row = LayerRow(
+    return LayerRow(
         index=index,
         name=name,
         kind=layer.kind,
@@ -79,19 +119,16 @@ def _row(
         activations=activations,
         activation_bytes=BYTES_PER_FP32 * activations,
         receptive_field=spatial.receptive_field,
-        jump=spatial.jump or None,  # units after flatten see the whole image: no stride
+        jump=spatial.jump or None,  # after flatten a unit sees the whole last map: no stride
         formula=Formula(
             output=result.output_formula, params=result.params_formula, macs=result.macs_formula
         ),
         notes=notes,
         lecture=[],
     )
-    figures = [verdict(f, _layer_figure_value(f, row, layer)) for f in layer.lecture]
-    return row.model_copy(update={"lecture": figures})
 
 
 def _walk(spec: Spec, names: list[str]) -> list[LayerRow]:
-    image_side = max(spec.input.height, spec.input.width)
     state = rules.State(spec.input, False, rules.Spatial(receptive_field=1, jump=1))
     rows = []
     for index, (layer, name) in enumerate(zip(spec.layers, names, strict=True)):
@@ -100,7 +137,7 @@ def _walk(spec: Spec, names: list[str]) -> list[LayerRow]:
         except LayerError as error:
             issue = SpecIssue(index=index, name=name, field=error.field, message=error.message)
             raise SpecInvalid([issue]) from None
-        spatial = _next_spatial(state, result, image_side)
+        spatial = _next_spatial(state, result)
         rows.append(_row(index, name, layer, state, result, spatial))
         state = rules.State(result.output, state.flattened or result.flattens, spatial)
     return rows
@@ -136,6 +173,70 @@ def _totals(spec: Spec, rows: list[LayerRow]) -> Totals:
     )
 
 
+def _layer_verdicts(spec: Spec, rows: list[LayerRow], fill: Fill) -> list[LayerRow]:
+    from_lecture = spec.simplifies is not None
+    return [
+        row.model_copy(
+            update={
+                "lecture": [
+                    verdict(
+                        figure,
+                        _layer_figure_value(figure, row, layer),
+                        basis(figure.quantity, from_lecture),
+                        _layer_computation(figure.quantity, row),
+                        fill,
+                    )
+                    for figure in layer.lecture
+                ]
+            }
+        )
+        if layer.lecture
+        else row
+        for layer, row in zip(spec.layers, rows, strict=True)
+    ]
+
+
+def _sum_text(terms: list[int], total: int) -> str | None:
+    """``a + b + ... = total`` over the layers that hold something; None for fewer than two."""
+    if len(terms) < 2:
+        return None
+    return " + ".join(f"{term:,}" for term in terms) + f" = {total:,}"
+
+
+def _spec_computation(quantity: str, rows: list[LayerRow], totals: Totals) -> str | None:
+    """Where a whole-net figure comes from: the layers it adds up."""
+    flat_at = next((row.index for row in rows if row.kind == "flatten"), len(rows))
+    sides = {
+        "total_params": (rows, totals.params),
+        "conv_params": (rows[:flat_at], totals.conv_params),
+        "fc_params": (rows[flat_at:], totals.fc_params),
+    }
+    if quantity in sides:
+        part, total = sides[quantity]
+        return _sum_text([row.params for row in part if row.params], total)
+    if quantity == "depth":
+        kinds = [row.kind for row in rows if row.kind in PARAMETRIC_KINDS]
+        return f"{kinds.count('conv')} conv + {kinds.count('linear')} linear = {totals.depth}"
+    return None
+
+
+def _unstated(spec: Spec, rows: list[LayerRow]) -> list[Unstated]:
+    """A lecture net's conv and pool layers whose output the lecture's walk-through skips."""
+    if spec.simplifies is None:
+        return []
+    return [
+        Unstated(
+            index=row.index,
+            name=row.name,
+            exact=volume_text(volume_list(row.output)),
+            computation=row.formula.output,
+        )
+        for layer, row in zip(spec.layers, rows, strict=True)
+        if row.kind in VOLUME_KINDS
+        and not any(f.quantity in OUTPUT_QUANTITIES for f in layer.lecture)
+    ]
+
+
 def _spec_figure_value(figure: LectureFigure, spec: Spec, totals: Totals) -> int | list[int]:
     quantity = figure.quantity
     if quantity == "input":
@@ -159,15 +260,36 @@ def _warnings(rows: list[LayerRow]) -> list[Warning]:
     ]
 
 
+def _spec_verdicts(spec: Spec, rows: list[LayerRow], totals: Totals, fill: Fill) -> list[Verdict]:
+    from_lecture = spec.simplifies is not None
+    return [
+        verdict(
+            figure,
+            _spec_figure_value(figure, spec, totals),
+            basis(figure.quantity, from_lecture),
+            _spec_computation(figure.quantity, rows, totals),
+            fill,
+        )
+        for figure in spec.lecture
+    ]
+
+
 def compute_table(spec: Spec) -> Table:
-    """The exact table of a validated spec; SpecInvalid names the first layer that cannot run."""
+    """The exact table of a validated spec; SpecInvalid names the first layer that cannot run,
+    or a lecture figure whose reason quotes what the table does not have."""
     names = layer_names(spec)
     duplicates = _duplicate_name_issues(names)
     if duplicates:
         raise SpecInvalid(duplicates)
     rows = _walk(spec, names)
     totals = _totals(spec, rows)
-    figures: list[Verdict] = [verdict(f, _spec_figure_value(f, spec, totals)) for f in spec.lecture]
+    fill = filler(rows, totals)
+    try:
+        rows = _layer_verdicts(spec, rows, fill)
+        figures = _spec_verdicts(spec, rows, totals, fill)
+    except UnknownPlaceholder as error:
+        issue = SpecIssue(index=None, name=None, field="lecture", message=str(error))
+        raise SpecInvalid([issue]) from None
     return Table(
         id=spec.id,
         name=spec.name,
@@ -175,6 +297,7 @@ def compute_table(spec: Spec) -> Table:
         layers=rows,
         totals=totals,
         lecture=figures,
+        lecture_unstated=_unstated(spec, rows),
         warnings=_warnings(rows),
     )
 

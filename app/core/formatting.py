@@ -29,6 +29,7 @@ CSV_COLUMNS = [
     "jump",
     "output_formula",
     "params_formula",
+    "macs_formula",
 ]
 
 
@@ -57,8 +58,9 @@ def _csv_cells(row: LayerRow) -> list[object]:
         row.activation_bytes,
         row.receptive_field,
         "" if row.jump is None else row.jump,
-        row.formula.output,
+        row.formula.output or "",
         row.formula.params or "",
+        row.formula.macs or "",
     ]
 
 
@@ -72,7 +74,7 @@ def to_csv(table: Table) -> str:
     totals = table.totals
     total_cells: list[object] = ["", "TOTAL", "", *[""] * 6]
     total_cells += [totals.weights, totals.biases, totals.params, totals.macs, totals.flops]
-    total_cells += [totals.activations, totals.activation_bytes, "", "", "", ""]
+    total_cells += [totals.activations, totals.activation_bytes, "", "", "", "", ""]
     writer.writerow(total_cells)
     return buffer.getvalue()
 

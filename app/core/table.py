@@ -6,6 +6,8 @@ keeps its row, its totals and its formatting apart.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from app.specs.models import Volume
@@ -16,11 +18,22 @@ class Frozen(BaseModel):
 
 
 class Formula(Frozen):
-    """The arithmetic as text with the numbers filled in."""
+    """The arithmetic as text with the numbers filled in, true as written (docs/architecture.md,
+    "Formulas"): each side of every ``=`` evaluates exactly to the same number, the last side is
+    the value, floor ``⌊...⌋`` and ceiling ``⌈...⌉`` stand wherever a division is not exact, and
+    a word after a number only names what it counts. ``output`` is None where the layer keeps
+    its input's volume (ReLU, LRN, dropout, batch norm) or its size is a setting (linear,
+    adaptive pooling)."""
 
-    output: str
+    output: str | None
     params: str | None = None
     macs: str | None = None
+
+
+# checked: the spec does not take the figure from the lecture, so agreeing is a finding;
+# defined: the spec copies it (a lecture net's filters, kernels, strides, input), so it agrees by
+# construction and proves nothing.
+Basis = Literal["checked", "defined"]
 
 
 class Verdict(Frozen):
@@ -32,7 +45,18 @@ class Verdict(Frozen):
     stated: str
     exact: str
     verdict: str
+    basis: Basis
+    computation: str | None = None
     why: str | None = None
+
+
+class Unstated(Frozen):
+    """A layer of a lecture net whose output volume the lecture never states: the exact one."""
+
+    index: int
+    name: str
+    exact: str
+    computation: str | None
 
 
 class Warning(Frozen):
@@ -86,4 +110,5 @@ class Table(Frozen):
     layers: list[LayerRow]
     totals: Totals
     lecture: list[Verdict]
+    lecture_unstated: list[Unstated]
     warnings: list[Warning]

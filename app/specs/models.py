@@ -52,6 +52,7 @@ class LectureFigure(Strict):
     quantity: Literal[
         "input",
         "output",
+        "output_width",
         "filters",
         "kernel",
         "stride",
@@ -85,7 +86,17 @@ class LectureFigure(Strict):
 
 VOLUME_QUANTITIES = frozenset({"input", "output"})
 LAYER_QUANTITIES = frozenset(
-    {"input", "output", "filters", "kernel", "stride", "weights", "params", "activations"}
+    {
+        "input",
+        "output",
+        "output_width",
+        "filters",
+        "kernel",
+        "stride",
+        "weights",
+        "params",
+        "activations",
+    }
 )
 SPEC_QUANTITIES = frozenset(
     {"input", "total_params", "conv_params", "fc_params", "depth", "conv_kernel"}
@@ -220,6 +231,14 @@ class Source(Strict):
     url: str
 
 
+class ReportedError(Strict):
+    """A top-5 error measured for exactly this net, with who measured it and on what."""
+
+    value: Annotated[FiniteFloat, Field(ge=0, le=100)]
+    source: Annotated[str, Field(min_length=1)]
+    note: str | None = None
+
+
 class Weights(Strict):
     """Where published ImageNet weights for this variant live (torchvision's checkpoint)."""
 
@@ -230,16 +249,22 @@ class Weights(Strict):
 
 
 class Spec(Strict):
-    """One net. Built-in nets carry the metadata; a user's spec may leave all of it out."""
+    """One net. Built-in nets carry the metadata; a user's spec may leave all of it out.
+
+    ``simplifies`` marks the lecture's own version of a published net (its id): its settings
+    (input, filters, kernels, strides) are the lecture's, so a lecture figure about one of them
+    agrees by construction ("defined", not "checked"), and it was never trained or entered in a
+    competition, so it has no ``top5_error`` of its own.
+    """
 
     id: str | None = None
     name: Annotated[str, Field(min_length=1, max_length=64)]
     family: str | None = None
     year: StrictInt | None = None
     source: Source | None = None
+    simplifies: str | None = None
     input: Volume
-    top5_error: FiniteFloat | None = None
-    top5_error_note: str | None = None
+    top5_error: ReportedError | None = None
     weights: Weights | None = None
     notes: list[str] = Field(default_factory=list)
     lecture: list[LectureFigure] = Field(default_factory=list)
@@ -250,6 +275,15 @@ class Spec(Strict):
     def _figures_fit_a_whole_net(cls, figures: list[LectureFigure]) -> list[LectureFigure]:
         _check_level(figures, SPEC_QUANTITIES, "whole net")
         return figures
+
+    @model_validator(mode="after")
+    def _a_simplification_has_no_error_of_its_own(self) -> Spec:
+        if self.simplifies is not None and self.top5_error is not None:
+            raise ValueError(
+                f"a net that simplifies {self.simplifies!r} was never trained or entered: "
+                "give it no top5_error (its page shows that of the net it simplifies)"
+            )
+        return self
 
 
 def layer_names(spec: Spec) -> list[str]:

@@ -20,6 +20,8 @@ from app.specs.models import Spec
 
 DATA_DIR = Path(__file__).with_name("data")
 TIMELINE_FILE = "ilsvrc.json"
+ACROSS_FILE = "lecture-across.json"  # the lecture's figures about two nets at once
+NOT_SPECS = frozenset({TIMELINE_FILE, ACROSS_FILE})
 
 
 class SpecFileError(ValueError):
@@ -89,13 +91,22 @@ def load_file(path: Path) -> list[Spec]:
         raise SpecFileError(f"{path.name}: {error}") from error
 
 
+def _check_simplifies(registry: Registry) -> None:
+    for spec in registry:
+        if spec.simplifies is not None and spec.simplifies not in registry:
+            raise SpecFileError(
+                f"{spec.id} simplifies {spec.simplifies!r}, which is not a built-in net"
+            )
+
+
 def load_registry(data_dir: Path = DATA_DIR) -> Registry:
     registry = Registry()
     for path in sorted(data_dir.glob("*.json")):
-        if path.name == TIMELINE_FILE:
+        if path.name in NOT_SPECS:
             continue
         for spec in load_file(path):
             registry.add(spec)
+    _check_simplifies(registry)
     return registry
 
 

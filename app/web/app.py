@@ -51,6 +51,15 @@ ROUTERS: list[APIRouter] = [
     practice.router,
     pages.router,
 ]
+# The way back from the API docs to the site, above Swagger UI (which has no header of its own).
+DOCS_BACK_LINK = (
+    '<body>\n<nav aria-label="ConvAtlas" style="display:flex;gap:18px;align-items:center;'
+    'padding:10px 20px;background:#0f172a;font:600 15px system-ui,sans-serif">'
+    '<a href="/" style="color:#fff;text-decoration:none;display:inline-flex;gap:8px;'
+    'align-items:center"><img src="{icon}" alt="" width="22" height="22"> ConvAtlas</a>'
+    '<a href="/" style="color:#cbd5e1">Nets</a><a href="/compare" style="color:#cbd5e1">Compare</a>'
+    '<a href="/lecture" style="color:#cbd5e1">Lecture check</a></nav>'
+)
 DESCRIPTION = (
     "How AlexNet, ZFNet and VGG turn an image into class scores, layer by layer: volumes, "
     "parameters, MACs and receptive fields, computed exactly from each net's spec. Every error "
@@ -142,13 +151,19 @@ def _docs_route(app: FastAPI, assets: Assets) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="ConvAtlas API",
             swagger_js_url=assets.url("vendor/swagger-ui/swagger-ui-bundle.js"),
             swagger_css_url=assets.url("vendor/swagger-ui/swagger-ui.css"),
             swagger_favicon_url=assets.url("img/favicon.svg"),
         )
+        html = (
+            bytes(page.body)
+            .decode("utf-8")
+            .replace("<body>", DOCS_BACK_LINK.format(icon=assets.url("img/favicon.svg")), 1)
+        )
+        return HTMLResponse(html)
 
 
 def _static_route(app: FastAPI) -> None:

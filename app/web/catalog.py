@@ -11,19 +11,44 @@ import binascii
 import json
 from decimal import Decimal
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
+from app.core.across import across_figures
 from app.core.calculator import analyze, builtin_table
 from app.core.compare import Comparison, compare
 from app.core.errors import parse_json
 from app.core.limits import SpecLimits
-from app.core.table import Frozen, LayerRow, Table, Verdict
+from app.core.table import Basis, Frozen, Table, Verdict
 from app.core.timeline import timeline
 from app.specs import Spec, UnknownSpecError, Volume, builtin_registry
+from app.specs.models import Source
 from app.web.responses import Encoded
+from app.web.weights import ServedWeights, file_name, served_weights
 
 TIMELINE = "ILSVRC timeline"
 ANALYZE_CACHE_SIZE = 128
+Top5Kind = Literal["reported", "checkpoint", "variant", "none"]
+CHECKPOINT_SOURCE = (
+    "100 % less the top-5 accuracy of torchvision's published weights on the ImageNet "
+    "validation set, one centre crop"
+)
+
+
+class Top5Error(Frozen):
+    """A net's top-5 error only as what it is: the paper's figure for exactly this net
+    ("reported"), 100 % less the top-5 accuracy of its published checkpoint ("checkpoint"),
+    none of its own for a lecture net that was never trained ("variant": ``of`` names the net
+    it simplifies, whose figure ``text`` quotes), or none published."""
+
+    value: float | None  # this net's own figure, else None
+    kind: Top5Kind
+    source: str | None  # who measured it, and on what
+    note: str | None
+    of: str | None
+    headline: str  # "16.4 %", "none of its own", "none published"
+    detail: str | None  # what the headline needs beside it: the source, or whose figure
+    text: str  # the one sentence a page shows: headline and detail together
 
 
 class NetSummary(Frozen):
@@ -35,11 +60,10 @@ class NetSummary(Frozen):
     params: int
     macs: int
     depth: int
-    top5_error: float | None
-    # "reported": the spec's ILSVRC figure; "checkpoint": 100 - acc5 of the published weights.
-    top5_error_source: Literal["reported", "checkpoint"] | None
-    top5_error_note: str | None
-    pretrained: bool
+    simplifies: str | None
+    top5_error: Top5Error
+    published_weights: str | None  # the checkpoint's file name, where weights were published
+    weights: ServedWeights | None = None  # what the model serves now (filled in per request)
 
 
 class LectureEntry(Frozen):
@@ -54,7 +78,20 @@ class LectureEntry(Frozen):
     exact: str
     computation: str | None
     verdict: str
+    basis: Basis | None  # None for context: a fact beside the figure, nothing to check
     why: str | None
+    source: str | None  # where an outside figure (a result, a human estimate) comes from
+    source_url: str | None
+
+
+class LectureSkip(Frozen):
+    """A lecture net's layer whose output volume the lecture never states."""
+
+    net_id: str
+    where: str
+    layer: str
+    exact: str
+    computation: str | None
 
 
 def spec_id(spec: Spec) -> str:
@@ -62,17 +99,70 @@ def spec_id(spec: Spec) -> str:
     return spec.id
 
 
-def _top5(spec: Spec) -> tuple[float | None, Literal["reported", "checkpoint"] | None]:
+def _own_top5(spec: Spec) -> Top5Error:
     if spec.top5_error is not None:
-        return spec.top5_error, "reported"
+        reported = spec.top5_error
+        return Top5Error(
+            value=reported.value,
+            kind="reported",
+            source=reported.source,
+            note=reported.note,
+            of=None,
+            headline=f"{reported.value} %",
+            detail=reported.source,
+            text=f"{reported.value} % ({reported.source})",
+        )
     if spec.weights is not None:
-        return float(Decimal(100) - Decimal(str(spec.weights.acc5))), "checkpoint"
-    return None, None
+        accuracy = Decimal(str(spec.weights.acc5))
+        value = Decimal(100) - accuracy
+        detail = (
+            f"100 - {accuracy} % top-5 accuracy of torchvision's published weights "
+            f"({file_name(spec.weights.url)}) on the ImageNet validation set, one centre crop"
+        )
+        return Top5Error(
+            value=float(value),
+            kind="checkpoint",
+            source=CHECKPOINT_SOURCE,
+            note=spec.weights.note,
+            of=None,
+            headline=f"{value} %",
+            detail=detail,
+            text=f"{value} % ({detail})",
+        )
+    return Top5Error(
+        value=None,
+        kind="none",
+        source=None,
+        note=None,
+        of=None,
+        headline="none published",
+        detail=None,
+        text="no published error",
+    )
+
+
+def top5_error(spec: Spec) -> Top5Error:
+    """The net's own error, or for a lecture net the error of the net it simplifies, as such."""
+    if spec.simplifies is None:
+        return _own_top5(spec)
+    base = builtin_registry().get(spec.simplifies)
+    theirs = _own_top5(base)
+    reached = f"which reached {theirs.text}" if theirs.value is not None else "which has none"
+    detail = f"the lecture's simplification of {base.name}, {reached}"
+    return Top5Error(
+        value=None,
+        kind="variant",
+        source=theirs.source,
+        note=None,
+        of=spec.simplifies,
+        headline="none of its own",
+        detail=detail,
+        text=f"no error of its own: {detail}",
+    )
 
 
 def summary(spec: Spec) -> NetSummary:
     totals = builtin_table(spec_id(spec)).totals
-    top5, source = _top5(spec)
     return NetSummary(
         id=spec_id(spec),
         name=spec.name,
@@ -82,10 +172,9 @@ def summary(spec: Spec) -> NetSummary:
         params=totals.params,
         macs=totals.macs,
         depth=totals.depth,
-        top5_error=top5,
-        top5_error_source=source,
-        top5_error_note=spec.top5_error_note,
-        pretrained=spec.weights is not None,
+        simplifies=spec.simplifies,
+        top5_error=top5_error(spec),
+        published_weights=file_name(spec.weights.url) if spec.weights else None,
     )
 
 
@@ -97,6 +186,19 @@ def summaries() -> tuple[NetSummary, ...]:
 @cache
 def _summaries_by_id() -> dict[str, NetSummary]:
     return {item.id: item for item in summaries()}
+
+
+def weights_now(models_dir: Path, net_id: str) -> ServedWeights:
+    """What the net's built model serves now (read from its manifest when that changes)."""
+    return served_weights(models_dir, builtin_registry().get(net_id))
+
+
+def summaries_now(models_dir: Path) -> list[NetSummary]:
+    """Every summary with the weights each net serves now."""
+    return [
+        item.model_copy(update={"weights": weights_now(models_dir, item.id)})
+        for item in summaries()
+    ]
 
 
 def summary_of(net_id: str) -> NetSummary:
@@ -148,28 +250,27 @@ def analyze_cached(raw: object, limits: SpecLimits) -> Table:
     return _analyze_canonical(json.dumps(raw, sort_keys=True), limits)
 
 
-def _computation(quantity: str, row: LayerRow) -> str | None:
-    if quantity in {"input", "output", "activations"}:
-        return row.formula.output
-    if quantity in {"weights", "params"}:
-        return row.formula.params
-    return None
-
-
 def _entry(
-    verdict: Verdict, where: str, net_id: str | None, row: LayerRow | None = None
+    verdict: Verdict,
+    where: str,
+    net_id: str | None,
+    layer: str | None = None,
+    source: Source | None = None,
 ) -> LectureEntry:
     return LectureEntry(
         ref=verdict.ref,
         net_id=net_id,
         where=where,
-        layer=row.name if row else None,
+        layer=layer,
         says=verdict.says,
         stated=verdict.stated,
         exact=verdict.exact,
-        computation=_computation(verdict.quantity, row) if row else None,
+        computation=verdict.computation,
         verdict=verdict.verdict,
+        basis=verdict.basis,
         why=verdict.why,
+        source=source.citation if source else None,
+        source_url=source.url if source else None,
     )
 
 
@@ -177,7 +278,7 @@ def _net_entries(spec: Spec) -> list[LectureEntry]:
     table = builtin_table(spec_id(spec))
     entries = [_entry(item, spec.name, table.id) for item in table.lecture]
     for row in table.layers:
-        entries += [_entry(item, spec.name, table.id, row) for item in row.lecture]
+        entries += [_entry(item, spec.name, table.id, row.name) for item in row.lecture]
     return entries
 
 
@@ -189,6 +290,10 @@ def _timeline_entries() -> list[LectureEntry]:
     ]
     entries += [_entry(item, TIMELINE, None) for item in data.depth_verdicts]
     entries += [
+        _entry(figure.verdict, figure.where, figure.net, source=figure.source)
+        for figure in data.figures
+    ]
+    entries += [
         LectureEntry(
             ref=fact.ref,
             net_id=None,
@@ -199,7 +304,10 @@ def _timeline_entries() -> list[LectureEntry]:
             exact=fact.fact,
             computation=None,
             verdict="context",
+            basis=None,
             why=None,
+            source=None,
+            source_url=None,
         )
         for fact in data.context
     ]
@@ -212,7 +320,27 @@ def lecture_entries() -> tuple[LectureEntry, ...]:
     entries = _timeline_entries()
     for spec in builtin_registry():
         entries += _net_entries(spec)
+    entries += [
+        _entry(figure.verdict, figure.where, figure.net, figure.layer)
+        for figure in across_figures()
+    ]
     return tuple(sorted(entries, key=lambda entry: entry.ref))
+
+
+@cache
+def lecture_skips() -> tuple[LectureSkip, ...]:
+    """Every lecture net's conv and pool layer whose output the lecture does not state."""
+    return tuple(
+        LectureSkip(
+            net_id=spec_id(spec),
+            where=spec.name,
+            layer=item.name,
+            exact=item.exact,
+            computation=item.computation,
+        )
+        for spec in builtin_registry()
+        for item in builtin_table(spec_id(spec)).lecture_unstated
+    )
 
 
 def editable_spec(spec: Spec) -> dict[str, Any]:

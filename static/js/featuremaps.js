@@ -1,6 +1,7 @@
 // The feature-map strip: one column per conv and pool layer, its most active channels as the
-// PNGs the API computed, each drawn at a size that follows the layer's width, so W×H visibly
-// shrinks while the written depth D grows. Nothing here computes a figure about the net.
+// PNGs the API computed, each drawn at a size that grows with the layer's width (as its square
+// root: not to scale, so 227 and 6 both show), so W×H visibly shrinks while the written depth D
+// grows. Maps of random weights are captioned as such. Nothing here computes a figure about the net.
 
 import { FEATURE_MAPS } from './config.js';
 
@@ -62,6 +63,7 @@ export function drawFeatureStrip(figure, answer, thumbUrl) {
   const list = figure.querySelector('[data-feature-columns]');
   list.replaceChildren(inputColumn(answer.input, thumbUrl), ...answer.layers.map(layerColumn));
   figure.dataset.layers = String(answer.layers.length);
+  figure.querySelector('[data-untrained-note]').hidden = answer.weights !== 'untrained';
   figure.hidden = false;
 }
 

@@ -46,21 +46,28 @@ function setChip(net, text, kind) {
   chip.className = `state-chip ${kind}`;
 }
 
-// The banner follows what the API says about the weights, once it has said it. A net with
-// published weights that was built without them (offline, say) gets the banner and the why.
-function showWeights(net, weights, detail) {
-  if (!weights) return;
+// Plain sentences with `commands` in code, as the server writes them (app/web/weights.py).
+function sentenceNodes(text) {
+  return text.split('`').map((part, i) => {
+    if (i % 2 === 0) return document.createTextNode(part);
+    const code = document.createElement('code');
+    code.textContent = part;
+    return code;
+  });
+}
+
+// The banner follows what the API says about the weights, once it has said it: a net whose
+// build finished while the page was open gets the banner and the server's sentence on why.
+function showWeights(net, served) {
+  if (!served) return;
   const banner = net.part('untrained-banner');
-  if (weights === 'untrained' && banner.hidden && detail) {
-    const why = detail.replace(/^untrained:\s*/, '');
-    net.part('weights-detail').textContent = `This model was built without its published weights: ${why}.`;
-  }
-  banner.hidden = weights !== 'untrained';
+  if (served.untrained) net.part('weights-detail').replaceChildren(...sentenceNodes(served.detail));
+  banner.hidden = !served.untrained;
 }
 
 function showInfo(net, info) {
   net.info = info;
-  showWeights(net, info.weights, info.weights_detail);
+  showWeights(net, info.served);
   const state = net.part('net-state');
   if (info.available) {
     const provider = PROVIDER_NAMES[info.provider ?? info.service_provider] ?? info.service_provider;
@@ -161,8 +168,14 @@ async function predictions(widget, nets, file) {
   return answer.results;
 }
 
+// Probabilities on a fixed 0 to 100 % axis: five classes at 0.1 % each are five slivers, not
+// five full bars (an autoscaled axis would draw noise as confidence).
+function onFullScale(figure) {
+  const xaxis = { ...figure.layout.xaxis, range: [0, 1], autorange: false, tickformat: '.0%', tickvals: [0, 0.25, 0.5, 0.75, 1] };
+  return { ...figure, layout: { ...figure.layout, xaxis } };
+}
+
 function drawTop5(net, result) {
-  showWeights(net, result.weights);
   setChip(net, `ready · ${PROVIDER_NAMES[result.provider] ?? result.provider}`, 'ready');
   net.part('top5-empty').hidden = true;
   const plot = document.getElementById(`${net.prefix}-top5`);
@@ -186,7 +199,7 @@ function drawTop5(net, result) {
   }
   facts.hidden = false;
   net.part('run-facts-note').hidden = false;
-  return drawInto(plot.id, top5Figure(result, net.color));
+  return drawInto(plot.id, onFullScale(top5Figure(result, net.color)));
 }
 
 async function drawFeatures(widget, net, file, run) {

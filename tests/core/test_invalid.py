@@ -58,7 +58,7 @@ def test_pool_output_of_zero() -> None:
         3,
         "one-too-many",
         "kernel",
-        "output height would be 0: (1 - 2 + 2*0) / 2 + 1 < 1",
+        "output height would be ⌊(1 - 2 + 2*0) / 2⌋ + 1 = 0, less than 1",
     )
 
 

@@ -65,8 +65,8 @@ def test_zfnet_lecture_conv1_is_56_exactly() -> None:
 def test_formulas_carry_the_numbers() -> None:
     conv1 = builtin_table("alexnet-lecture").layers[0]
     assert conv1.formula.output == "(227 - 11 + 2*0) / 4 + 1 = 55"
-    assert conv1.formula.params == "11*11*3*96 = 34,848 weights + 96 biases = 34,944 params"
-    assert conv1.formula.macs == "55*55*96 outputs x 11*11*3 = 105,415,200 MACs"
+    assert conv1.formula.params == "11*11*3*96 weights + 96 biases = 34,848 + 96 = 34,944 params"
+    assert conv1.formula.macs == "55*55*96 outputs * 11*11*3 MACs each = 105,415,200 MACs"
 
 
 def test_depth_counts_layers_with_weights_as_the_lecture_does() -> None:

@@ -154,11 +154,11 @@ def test_the_compare_page_takes_any_two_nets_from_the_url(page: Page, problems: 
 
 def test_the_lecture_page_lists_every_figure(page: Page, problems: Problems) -> None:
     page.goto("/lecture")
-    expect(page.locator("#lecture-table tbody tr")).to_have_count(len(lecture_entries()))
+    expect(page.locator("#lecture-figures > li")).to_have_count(len(lecture_entries()))
     page.get_by_role("link", name="differs").click()
     page.wait_for_url("**/lecture?verdict=differs")
     differs = sum(1 for entry in lecture_entries() if entry.verdict == "differs")
-    expect(page.locator("#lecture-table tbody tr")).to_have_count(differs)
+    expect(page.locator("#lecture-figures > li")).to_have_count(differs)
     assert problems.all() == []
 
 

@@ -36,32 +36,54 @@ def test_a_summary_reads_the_spec_and_the_table(client: TestClient, net_id: str)
         totals.macs,
         totals.depth,
     )
-    assert summary["pretrained"] is (spec.weights is not None)
+    published = spec.weights.url.rsplit("/", 1)[-1] if spec.weights else None
+    assert summary["published_weights"] == published
+    assert summary["simplifies"] == spec.simplifies
 
 
 @pytest.mark.parametrize("net_id", IDS)
-def test_the_top5_error_is_the_reported_one_or_the_checkpoints(
+def test_the_top5_error_is_the_reported_one_the_checkpoints_or_none_of_its_own(
     client: TestClient, net_id: str
 ) -> None:
     summary = next(item for item in client.get("/api/architectures").json() if item["id"] == net_id)
+    error = summary["top5_error"]
     spec = builtin_registry().get(net_id)
-    if spec.top5_error is not None:
-        assert (summary["top5_error"], summary["top5_error_source"]) == (
-            spec.top5_error,
-            "reported",
-        )
+    if spec.simplifies is not None:
+        base = builtin_registry().get(spec.simplifies)
+        assert (error["value"], error["kind"], error["of"]) == (None, "variant", base.id)
+        assert error["text"].startswith("no error of its own: the lecture's simplification of")
+        assert base.name in error["text"]
+    elif spec.top5_error is not None:
+        assert (error["value"], error["kind"]) == (spec.top5_error.value, "reported")
+        assert error["source"] == spec.top5_error.source
     elif spec.weights is not None:
         expected = float(Decimal(100) - Decimal(str(spec.weights.acc5)))
-        assert (summary["top5_error"], summary["top5_error_source"]) == (expected, "checkpoint")
+        assert (error["value"], error["kind"]) == (expected, "checkpoint")
     else:
-        assert summary["top5_error"] is None
+        assert (error["value"], error["kind"]) == (None, "none")
+    assert error["value"] is None or error["source"], "every figure names where it comes from"
 
 
 def test_the_checkpoint_error_of_vgg16_is_100_minus_its_top5_accuracy(client: TestClient) -> None:
     summary = next(
         item for item in client.get("/api/architectures").json() if item["id"] == "vgg16"
     )
-    assert summary["top5_error"] == pytest.approx(100 - 90.382)
+    assert summary["top5_error"]["value"] == pytest.approx(100 - 90.382)
+    assert summary["top5_error"]["headline"] == "9.618 %"
+    assert "vgg16-397923af.pth" in summary["top5_error"]["detail"]
+
+
+def test_the_lecture_nets_quote_the_error_of_the_net_they_simplify(client: TestClient) -> None:
+    """alexnet-lecture was never trained: 16.4 % is AlexNet 2012's, said as such."""
+    summaries = {item["id"]: item for item in client.get("/api/architectures").json()}
+    lecture, paper = summaries["alexnet-lecture"], summaries["alexnet-2012"]
+    assert lecture["top5_error"]["value"] is None
+    assert paper["top5_error"]["value"] == 16.4
+    assert lecture["top5_error"]["text"] == (
+        "no error of its own: the lecture's simplification of AlexNet (Krizhevsky et al. 2012), "
+        f"which reached {paper['top5_error']['text']}"
+    )
+    assert summaries["zfnet-lecture"]["top5_error"]["of"] == "zfnet-2013"
 
 
 @pytest.mark.parametrize("net_id", IDS)

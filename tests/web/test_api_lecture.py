@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from app.core.across import across_figures
 from app.core.calculator import builtin_table
 from app.core.timeline import timeline
 from app.specs import builtin_registry
@@ -27,6 +28,14 @@ def _every_verdict() -> list[tuple[int, str, str, str]]:
         for p in timeline().points
     ]
     found += [(v.ref, v.stated, v.exact, v.verdict) for v in timeline().depth_verdicts]
+    found += [
+        (f.verdict.ref, f.verdict.stated, f.verdict.exact, f.verdict.verdict)
+        for f in timeline().figures
+    ]
+    found += [
+        (f.verdict.ref, f.verdict.stated, f.verdict.exact, f.verdict.verdict)
+        for f in across_figures()
+    ]
     for spec in builtin_registry():
         table = builtin_table(spec.id or "")
         verdicts = [*table.lecture, *(v for row in table.layers for v in row.lecture)]
@@ -45,9 +54,20 @@ def test_the_lecture_check_lists_every_figure_the_data_carries(client: TestClien
 
 def test_layer_figures_come_with_their_computation(client: TestClient) -> None:
     entries = client.get("/api/lecture").json()
-    conv1 = next(e for e in entries if e["layer"] == "conv1" and e["net_id"] == "alexnet-lecture")
+    conv1 = [e for e in entries if e["layer"] == "conv1" and e["net_id"] == "alexnet-lecture"]
     row = builtin_table("alexnet-lecture").layers[0]
-    assert conv1["computation"] in {row.formula.output, row.formula.params}
+    assert [e["computation"] for e in conv1] == [row.formula.output, row.formula.params]
+
+
+def test_the_unstated_outputs_are_served_with_their_exact_volume(client: TestClient) -> None:
+    skipped = client.get("/api/lecture/unstated").json()
+    rows = {row.name: row for row in builtin_table("alexnet-lecture").layers}
+    pool2 = next(s for s in skipped if (s["net_id"], s["layer"]) == ("alexnet-lecture", "pool2"))
+    assert pool2["exact"] == "11 x 11 x 256"
+    assert pool2["computation"] == rows["pool2"].formula.output
+    lecture_layers = {s["layer"] for s in skipped if s["net_id"] == "alexnet-lecture"}
+    assert lecture_layers == {"pool2", "conv3", "conv4", "conv5"}
+    assert {s["net_id"] for s in skipped} == {"alexnet-lecture", "zfnet-lecture"}
 
 
 def test_the_lecture_check_downloads_as_csv(client: TestClient) -> None:

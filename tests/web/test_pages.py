@@ -136,12 +136,12 @@ def test_a_spec_link_longer_than_a_posted_spec_may_be_is_refused() -> None:
 
 def test_the_lecture_page_lists_every_figure(client: TestClient) -> None:
     html = client.get("/lecture").text
-    assert len(re.findall(r'<tr class="verdict-row-', html)) == len(lecture_entries())
+    assert len(re.findall(r'<li class="figure-card verdict-row-', html)) == len(lecture_entries())
 
 
 def test_the_lecture_page_filters_by_verdict_in_the_url(client: TestClient) -> None:
     html = client.get("/lecture", params={"verdict": "differs"}).text
-    rows = re.findall(r'<tr class="verdict-row-(\w+)"', html)
+    rows = re.findall(r'<li class="figure-card verdict-row-(\w+)"', html)
     assert rows
     assert set(rows) == {"differs"}
     assert len(rows) == sum(1 for entry in lecture_entries() if entry.verdict == "differs")
@@ -418,3 +418,59 @@ def test_prerender_keeps_every_built_in_page_but_the_pairs(
     app.state.page_cache = PageCache()
     for url, body in rendered.items():
         assert _raw(client, url, "gzip").body == body
+
+
+def test_the_favicon_is_linked_and_served(client: TestClient) -> None:
+    html = client.get("/").text
+    found = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html)
+    assert found is not None
+    icon = client.get(found[1])
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert icon.text.lstrip().startswith("<svg")
+    moved = client.get("/favicon.ico", follow_redirects=False)
+    assert (moved.status_code, moved.headers["location"]) == (301, found[1])
+
+
+def test_the_api_docs_link_back_to_the_site(client: TestClient) -> None:
+    html = client.get("/docs").text
+    nav = re.search(r'<nav aria-label="ConvAtlas".*?</nav>', html, re.S)
+    assert nav is not None
+    assert {'href="/"', 'href="/lecture"', 'href="/compare"'} <= set(
+        re.findall(r'href="[^"]*"', nav[0])
+    )
+    assert html.index("<nav") < html.index('<div id="swagger-ui">')
+
+
+def test_a_small_nets_macs_read_with_their_own_prefix(client: TestClient) -> None:
+    """LeNet-sized: the custom page's card said "MACs 0.00 G"; it reads 416.52 K, exact below."""
+    spec = {
+        "name": "LeNet-5",
+        "input": {"height": 32, "width": 32, "channels": 1},
+        "layers": [
+            {"kind": "conv", "out_channels": 6, "kernel": 5},
+            {"kind": "maxpool", "kernel": 2},
+            {"kind": "conv", "out_channels": 16, "kernel": 5},
+            {"kind": "maxpool", "kernel": 2},
+            {"kind": "flatten"},
+            {"kind": "linear", "out_features": 120},
+            {"kind": "linear", "out_features": 84},
+            {"kind": "linear", "out_features": 10},
+        ],
+    }
+    html = client.post("/custom/table", json=spec).text
+    card = re.search(r"<dt>MACs per image</dt><dd>(.*?)</dd><dd class=\"exact\">([\d,]+)", html)
+    assert card is not None
+    assert card[1] == '<data value="416520" title="416,520">416.52 K</data>'
+    assert card[2] == "416,520"
+
+
+def test_the_number_filters_are_the_one_formatter() -> None:
+    from markupsafe import Markup
+
+    from app.web.templating import si, signed_si
+
+    assert si(642_000) == Markup('<data value="642000" title="642,000">642 K</data>')
+    assert signed_si(-1_500_000) == Markup(
+        '<data value="-1500000" title="-1,500,000">-1.5 M</data>'
+    )
+    assert signed_si(0) == Markup('<data value="0" title="0">0</data>')

@@ -9,17 +9,20 @@ from app.core.calculator import builtin_table
 from app.core.formatting import to_csv
 from app.core.table import Table
 from app.specs import Spec, builtin_registry
-from app.web.catalog import NetSummary, summaries, table_encoded
-from app.web.deps import NetId, TableFormat
+from app.web.catalog import NetSummary, summaries_now, table_encoded
+from app.web.deps import NetId, SettingsDep, TableFormat
 from app.web.errors import error_responses
 from app.web.responses import csv_download, encoded_response
 
 router = APIRouter(prefix="/api/architectures", tags=["architectures"])
 
 
-@router.get("", summary="One summary per built-in net")
-def list_architectures() -> list[NetSummary]:
-    return list(summaries())
+@router.get(
+    "",
+    summary="One summary per built-in net, with the weights its model serves now",
+)
+def list_architectures(settings: SettingsDep) -> list[NetSummary]:
+    return summaries_now(settings.models_dir)
 
 
 @router.get("/{net_id}", summary="A net's spec, as declared", responses=error_responses(404))

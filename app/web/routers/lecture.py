@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.core.timeline import Timeline, timeline
-from app.web.catalog import LectureEntry, lecture_entries
+from app.web.catalog import LectureEntry, LectureSkip, lecture_entries, lecture_skips
 from app.web.deps import TableFormat
 from app.web.responses import csv_download
 
@@ -42,3 +42,11 @@ def get_lecture(format: TableFormat = "json") -> Response | list[LectureEntry]:
     if format == "csv":
         return csv_download(_lecture_csv(entries), "lecture-check.csv")
     return list(entries)
+
+
+@router.get(
+    "/lecture/unstated",
+    summary="The lecture nets' conv and pool layers whose output the lecture never states",
+)
+def get_unstated() -> list[LectureSkip]:
+    return list(lecture_skips())

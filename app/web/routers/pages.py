@@ -22,7 +22,7 @@ from functools import cache, partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
@@ -41,14 +41,17 @@ from app.web.catalog import (
     encode_spec,
     families,
     lecture_entries,
+    lecture_skips,
     summaries,
     summary_of,
     table_json,
+    weights_now,
 )
 from app.web.deps import NetId, SettingsDep, SpecBody, TemplatesDep
 from app.web.errors import bounded_issues
 from app.web.responses import accepts_gzip
 from app.web.routers import practice
+from app.web.weights import ServedWeights
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,6 +61,7 @@ DEFAULT_CUSTOM = "alexnet-lecture"
 # Settings always shown on the compare page; any other shows only where the two nets differ.
 PRIMARY_SETTINGS = ("filters", "units", "kernel", "stride", "padding", "output_size")
 VERDICTS = ("exact", "rounded", "differs", "context")
+BASES = ("checked", "defined")
 # Built-in pages kept rendered: with 13 nets there are 1 home + 13 nets + 169 pairs + 5 lecture
 # filters + 13 editors + 13 practice pages = 214, about 8 KB each gzipped; beyond this many, the
 # least recently used goes (a registry with more nets stays bounded too).
@@ -66,6 +70,7 @@ GZIP_LEVEL = 9
 
 OptionalId = Annotated[str | None, Query(max_length=64)]
 PageKey = tuple[str | None, ...]
+Served = dict[str, ServedWeights]
 
 
 class PageCache:
@@ -146,10 +151,22 @@ async def _uncached(render: Callable[[], str]) -> HTMLResponse:
     return HTMLResponse(await run_in_threadpool(render))
 
 
-def _home(templates: Jinja2Templates) -> str:
+def _served(app: FastAPI, ids: list[str]) -> Served:
+    """What each net's model serves now: pages that say so are kept per state (a build that
+    finishes while the server runs changes them), so this is part of their cache key."""
+    settings: Settings = app.state.settings
+    return {net_id: weights_now(settings.models_dir, net_id) for net_id in ids}
+
+
+def _served_key(served: Served) -> PageKey:
+    return tuple(f"{net_id}:{item.state}:{item.sha256 or ''}" for net_id, item in served.items())
+
+
+def _home(templates: Jinja2Templates, served: Served) -> str:
     data = timeline()
     context = {
         "families": families(),
+        "served": served,
         "timeline": data,
         "timeline_json": data.model_dump_json(),
         "count": len(summaries()),
@@ -157,18 +174,27 @@ def _home(templates: Jinja2Templates) -> str:
     return _render(templates, "home.html", context)
 
 
+@router.get("/favicon.ico")
+async def favicon(request: Request) -> Response:
+    """Where a browser or a tool looks for the icon without reading the page's <link>."""
+    url: str = request.app.state.assets.url("img/favicon.svg")
+    return RedirectResponse(url, status_code=301)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> Response:
     templates = _templates(request)
-    return await _cached(request, ("home",), lambda: _home(templates))
+    served = _served(request.app, builtin_registry().ids())
+    return await _cached(request, ("home", *_served_key(served)), lambda: _home(templates, served))
 
 
-def _net(templates: Jinja2Templates, net_id: str) -> str:
+def _net(templates: Jinja2Templates, net_id: str, served: Served) -> str:
     context = {
         "spec": builtin_registry().get(net_id),
         "table": builtin_table(net_id),
         "table_json": table_json(net_id).decode("utf-8"),
         "summary": summary_of(net_id),
+        "served": served[net_id],
     }
     return _render(templates, "net.html", context)
 
@@ -177,10 +203,12 @@ def _net(templates: Jinja2Templates, net_id: str) -> str:
 async def net_page(net_id: NetId, request: Request) -> Response:
     builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
     templates = _templates(request)
-    return await _cached(request, ("net", net_id), lambda: _net(templates, net_id))
+    served = _served(request.app, [net_id])
+    key = ("net", net_id, *_served_key(served))
+    return await _cached(request, key, lambda: _net(templates, net_id, served))
 
 
-def _compare(templates: Jinja2Templates, a: str, b: str) -> str:
+def _compare(templates: Jinja2Templates, a: str, b: str, served: Served) -> str:
     result = comparison(a, b)
     context = {
         "a": a,
@@ -193,6 +221,8 @@ def _compare(templates: Jinja2Templates, a: str, b: str) -> str:
         "primary": PRIMARY_SETTINGS,
         "summary_a": summary_of(a),
         "summary_b": summary_of(b),
+        "served_a": served[a],
+        "served_b": served[b],
     }
     return _render(templates, "compare.html", context)
 
@@ -205,7 +235,9 @@ async def compare_page(request: Request, a: OptionalId = None, b: OptionalId = N
     registry.get(a)  # unknown ids: the same 404 as comparison(a, b) gives
     registry.get(b)
     templates = _templates(request)
-    return await _cached(request, ("compare", a, b), lambda: _compare(templates, a, b))
+    served = _served(request.app, [a, b])
+    key = ("compare", a, b, *_served_key(served))
+    return await _cached(request, key, lambda: _compare(templates, a, b, served))
 
 
 def _editor_spec(raw: object) -> dict[str, Any]:
@@ -344,8 +376,24 @@ async def practice_page(
 def _lecture(templates: Jinja2Templates, verdict: str | None) -> str:
     entries = lecture_entries()
     counts = {name: sum(1 for entry in entries if entry.verdict == name) for name in VERDICTS}
+    figures = [entry for entry in entries if entry.basis is not None]
+    bases = {name: sum(1 for entry in figures if entry.basis == name) for name in BASES}
+    checked = {
+        name: sum(1 for e in figures if e.basis == "checked" and e.verdict == name)
+        for name in VERDICTS
+    }
     shown = [entry for entry in entries if verdict in (None, entry.verdict)]
-    context = {"entries": shown, "counts": counts, "verdict": verdict, "total": len(entries)}
+    context = {
+        "entries": shown,
+        "counts": counts,
+        "bases": bases,
+        "checked": checked,
+        "verdict": verdict,
+        "total": len(entries),
+        "refs": len({entry.ref for entry in entries}),
+        "skips": lecture_skips() if verdict is None else (),
+        "timeline_source": timeline().source,
+    }
     return _render(templates, "lecture.html", context)
 
 
@@ -363,13 +411,19 @@ async def prerender(app: FastAPI) -> int:
     so not even a first visit renders; about a second of one core. Returns the pages kept."""
     templates: Jinja2Templates = app.state.templates
     settings: Settings = app.state.settings
+    served = _served(app, builtin_registry().ids())
+    pair = {net_id: served[net_id] for net_id in (DEFAULT_A, DEFAULT_B)}
     pages: list[tuple[PageKey, Callable[[], str]]] = [
-        (("home",), partial(_home, templates)),
-        (("compare", DEFAULT_A, DEFAULT_B), partial(_compare, templates, DEFAULT_A, DEFAULT_B)),
+        (("home", *_served_key(served)), partial(_home, templates, served)),
+        (
+            ("compare", DEFAULT_A, DEFAULT_B, *_served_key(pair)),
+            partial(_compare, templates, DEFAULT_A, DEFAULT_B, pair),
+        ),
     ]
     pages += [(("lecture", v), partial(_lecture, templates, v)) for v in (None, *VERDICTS)]
     for net_id in builtin_registry().ids():
-        pages.append((("net", net_id), partial(_net, templates, net_id)))
+        one = {net_id: served[net_id]}
+        pages.append((("net", net_id, *_served_key(one)), partial(_net, templates, net_id, one)))
         pages.append((("custom", net_id), partial(_custom, templates, settings, net_id, None)))
         pages.append((("practice", net_id), partial(_practice, templates, settings, net_id, None)))
     for key, render in pages:

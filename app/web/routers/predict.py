@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict
 from app.inference.errors import UnknownModel
 from app.inference.results import FeatureMapsResult, ModelStatus, PredictResult
 from app.settings import Settings
+from app.web.catalog import weights_now
 from app.web.deps import IMAGE_FIELD, ImageUpload, InferenceDep, NetId, SettingsDep
 from app.web.errors import ApiError, error_responses
+from app.web.weights import ServedWeights
 
 router = APIRouter(prefix="/api/predict", tags=["predict"])
 
@@ -78,6 +80,7 @@ class PredictInfo(ModelStatus):
     build_running: bool
     service_provider: str  # the provider the service chose, before any session is loaded
     max_upload_bytes: int
+    served: ServedWeights  # the weights in words a page shows as they are
 
 
 class PredictMany(BaseModel):
@@ -112,6 +115,7 @@ def predict_info(net_id: NetId, service: InferenceDep, settings: SettingsDep) ->
         build_running=status.build_running,
         service_provider=status.provider,
         max_upload_bytes=settings.max_body_predict,
+        served=weights_now(settings.models_dir, net_id),
     )
 
 

@@ -1,0 +1,137 @@
+"""What weights each net serves now, in words a page can show as they are.
+
+A net is *pretrained* (its model was built from a checkpoint: the file's name and sha256), or
+*untrained* because no ImageNet weights were ever published for it, or *untrained* because its
+published weights are not in the build (offline, they could not be downloaded), or not built yet.
+The built model's manifest says which; ``manifest_weights`` is the one place that reads it, and
+it re-reads a manifest only when the file changes (a stat per call), so pages can ask per request.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Literal
+from urllib.parse import urlparse
+
+from app.core.table import Frozen
+from app.inference.manifest import MANIFEST_FILE, ManifestError, read_manifest
+from app.specs import Spec
+
+WeightsState = Literal["pretrained", "unpublished", "not_downloaded", "not_built"]
+MANIFEST_CACHE_SIZE = 64
+
+
+class ManifestWeights(Frozen):
+    """The weights a built model holds, as its manifest records them."""
+
+    kind: Literal["pretrained", "untrained"]
+    source: str | None
+    sha256: str | None
+
+
+class ServedWeights(Frozen):
+    """A net's weights as served now."""
+
+    state: WeightsState
+    pretrained: bool
+    untrained: bool  # its predictions are noise: random weights now, or once built
+    label: str  # a few words for a table cell
+    detail: str  # plain sentences: what is loaded, what it means, how to change it
+    checkpoint: str | None  # the loaded checkpoint's file name, or the published one missing
+    sha256: str | None  # of the loaded checkpoint
+    fix: str | None  # the command that changes it, where one does
+
+
+@lru_cache(maxsize=MANIFEST_CACHE_SIZE)
+def _read(model_dir: Path, stamp: tuple[int, int, int]) -> ManifestWeights | None:
+    del stamp  # part of the cache key only: a rewritten manifest is read again
+    try:
+        weights = read_manifest(model_dir).weights
+    except ManifestError:
+        return None
+    return ManifestWeights(kind=weights.kind, source=weights.source, sha256=weights.sha256)
+
+
+def manifest_weights(model_dir: Path) -> ManifestWeights | None:
+    """The weights of the model built in ``model_dir``; None when none is (completely) built."""
+    try:
+        stat = (model_dir / MANIFEST_FILE).stat()
+    except OSError:
+        return None
+    return _read(model_dir, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+
+
+def file_name(source: str) -> str:
+    """A checkpoint's file name, from its URL or its path."""
+    return PurePosixPath(urlparse(source).path or source).name or source
+
+
+def _build(spec_id: str) -> str:
+    return f"convatlas models build {spec_id}"
+
+
+def _not_built(spec: Spec, spec_id: str) -> ServedWeights:
+    published = file_name(spec.weights.url) if spec.weights else None
+    then = (
+        f"it loads the published weights ({published}) if they can be downloaded, else seeded "
+        "random ones"
+        if published
+        else "it runs on seeded random weights: no ImageNet weights were ever published for it"
+    )
+    return ServedWeights(
+        state="not_built",
+        pretrained=False,
+        untrained=published is None,
+        label="not built yet",
+        detail=f"Not built yet. Once built, {then}.",
+        checkpoint=published,
+        sha256=None,
+        fix=_build(spec_id),
+    )
+
+
+def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
+    """What ``spec``'s built model holds now, under ``models_dir``."""
+    spec_id = spec.id or spec.name
+    built = manifest_weights(models_dir / spec_id)
+    if built is None:
+        return _not_built(spec, spec_id)
+    if built.kind == "pretrained" and built.source is not None:
+        name = file_name(built.source)
+        return ServedWeights(
+            state="pretrained",
+            pretrained=True,
+            untrained=False,
+            label="pretrained",
+            detail=f"It runs the checkpoint {name} (sha256 {built.sha256}).",
+            checkpoint=name,
+            sha256=built.sha256,
+            fix=None,
+        )
+    if spec.weights is None:
+        return ServedWeights(
+            state="unpublished",
+            pretrained=False,
+            untrained=True,
+            label="untrained: none published",
+            detail="No ImageNet weights were ever published for this net, so it runs on seeded "
+            "random weights.",
+            checkpoint=None,
+            sha256=None,
+            fix=None,
+        )
+    name, host = file_name(spec.weights.url), urlparse(spec.weights.url).netloc
+    return ServedWeights(
+        state="not_downloaded",
+        pretrained=False,
+        untrained=True,
+        label="untrained: not downloaded",
+        detail=f"The published weights ({name}) could not be downloaded when this model was "
+        f"built, so it runs on seeded random weights. To load them, run "
+        f"`{_build(spec_id)}` on a machine that can reach {host}, or "
+        f"`{_build(spec_id)} --weights {name}` with the file copied here.",
+        checkpoint=name,
+        sha256=None,
+        fix=_build(spec_id),
+    )
