@@ -29,6 +29,7 @@ from typing import Literal
 from app.core import layers as rules
 from app.core.compare import layer_settings
 from app.core.errors import LayerError
+from app.core.formatting import volume
 from app.core.numbers import exact_count
 from app.core.table import Frozen, LayerRow, Table
 from app.specs import models as m
@@ -44,7 +45,8 @@ POOLS = frozenset({"maxpool", "avgpool"})
 WINDOWED = CONV | POOLS
 ALL_POOLS = POOLS | {"adaptiveavgpool"}
 PARAMETER_FREE = frozenset({"relu", "dropout", "lrn", "softmax", "flatten"})
-SAME_VOLUME = frozenset({"relu", "dropout", "lrn", "softmax", "batchnorm"})
+# Layers whose output size is a setting, not arithmetic.
+SET_OUTPUT = frozenset({"linear", "adaptiveavgpool"})
 # Layers whose quantity is worth computing every time; any other layer's is asked once per
 # kind (the first ReLU: "same volume, no parameters"), then shown as given.
 COMPUTES: dict[Quantity, frozenset[str]] = {
@@ -659,9 +661,15 @@ def _exact(row: LayerRow, quantity: Quantity) -> list[int] | int:
 
 
 def _formula(row: LayerRow, quantity: Quantity) -> str:
-    if quantity == "output":
+    """The row's arithmetic, as the layer table shows it; where there is none to do, what the
+    layer table says instead (the volume as set, or the input's kept)."""
+    if quantity == "params":
+        return row.formula.params or f"no weights: {exact_count(0)} params"
+    if row.formula.output is not None:
         return row.formula.output
-    return row.formula.params or f"no weights: {exact_count(0)} params"
+    if row.kind in SET_OUTPUT:
+        return f"{volume(row.output)}, as the layer is set"
+    return f"the input's volume, {volume(row.output)}"
 
 
 def _hint(kind: str, quantity: Quantity) -> str:
