@@ -104,12 +104,11 @@ function labelText(box) {
 // Labels hang under the boxes, two lines each (name, W×H×D), level, in lanes below the lowest
 // box: a label goes to the highest lane where it clears the one before it, and a thin line
 // leads up to its box, so the thin FC boxes (fc6, fc7, fc8) keep readable labels at any width.
-// A label's left and right edges in px from the plot's left, kept inside it: one that would
-// stick out at an end is anchored to its line's side instead of centred on it.
+// A label's left and right edges in px from the plot's left, centred under its box but kept
+// inside the plot: `shift` moves one that would stick out at an end back in.
 function labelSpan(x, width, plotWidth) {
   const left = Math.min(Math.max(0, x - width / 2), Math.max(0, plotWidth - width));
-  const anchor = left === x - width / 2 ? 'center' : left < x - width / 2 ? 'right' : 'left';
-  return { left, right: left + width, anchor };
+  return { left, right: left + width, shift: left - (x - width / 2) };
 }
 
 function labelAnnotations(boxes, pxPerUnit, size) {
@@ -137,9 +136,9 @@ function labelAnnotations(boxes, pxPerUnit, size) {
       ayref: 'y',
       ax: x,
       ay: baseline - drop,
-      xanchor: span.anchor,
+      xshift: span.shift,
       yanchor: 'top',
-      align: span.anchor,
+      align: 'center',
       font: { size: BOXES.label.fontSize, color: COLORS.muted },
       bgcolor: COLORS.paper,
     };
@@ -292,6 +291,25 @@ export function drawBoxes(el, table) {
   const figure = obliqueFigure(table, el.clientWidth);
   el.dataset.boxes = String(figure.boxes.length);
   return draw(el, figure);
+}
+
+// After two nets' boxes are put on one scale (the compare page shares their axes), their labels
+// are laid out again for that scale, with room for the deeper of the two label stacks below.
+export function refitLabels(elements) {
+  const fits = elements.map((el) => {
+    const axis = el._fullLayout.xaxis;
+    const size = { x: axis.range, width: axis.range[1] - axis.range[0] };
+    return labelAnnotations(boxLayout(tables.get(el)), axis._length / size.width, size);
+  });
+  const lanes = Math.max(...fits.map((fit) => fit.lanes));
+  const bottom = BOXES.label.firstPx + (lanes - 1) * BOXES.label.lanePx + BOXES.label.heightPx;
+  return Promise.all(
+    elements.map((el, i) => {
+      const height = el._fullLayout.height - el._fullLayout.margin.b + bottom;
+      el.style.height = `${height}px`;
+      return window.Plotly.relayout(el, { annotations: fits[i].annotations, 'margin.b': bottom, height });
+    }),
+  );
 }
 
 export async function toggle3d(el) {

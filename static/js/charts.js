@@ -16,6 +16,10 @@ export function plotly() {
 
 // Below this width a figure lays out for a phone: panels stacked, smaller margins and fonts.
 export const narrow = (width) => Boolean(width) && width < CHART.narrowWidth;
+// Below this width the volume chart stacks its two panels.
+export const stacked = (width) => Boolean(width) && width < CHART.stackBelow;
+// Which layout a width gets: a figure is redrawn when this changes.
+export const layoutOf = (width) => (narrow(width) ? 'narrow' : stacked(width) ? 'stacked' : 'wide');
 
 // The legend sits above the plot, outside it, so it never covers a point; Plotly grows the
 // top margin to fit it when it wraps onto more lines at a phone's width.

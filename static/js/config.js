@@ -82,6 +82,7 @@ export const CHART = {
   margin: { l: 70, r: 24, t: 36, b: 96 },
   narrowMargin: { l: 48, r: 10, t: 30, b: 70 },
   narrowWidth: 520, // px of the chart's element (a phone; not one of the compare page's pair)
+  stackBelow: 720, // px: narrower, the volume chart puts its two panels one above the other
   tickAngle: -55,
   tickFont: 11,
   narrowTickFont: 10,

@@ -6,7 +6,7 @@
 // (blocks by default); each is laid out for its element's width (stacked on a phone), and is
 // redrawn when the toggle changes or the width crosses from one layout to the other.
 
-import { narrow, setExport } from './charts.js';
+import { layoutOf, setExport } from './charts.js';
 import { VIEWS } from './config.js';
 import { afterPaint, drawBoxesInto, drawInto } from './page.js';
 import { costFigure, rfFigure, shareFigure, volumeFigure } from './netfigures.js';
@@ -58,6 +58,7 @@ export async function drawNetCharts(prefix, table, height) {
 }
 
 export const chartIds = (prefix) => NET_CHARTS.map((key) => `${prefix}-${key}`);
+export const keysOf = (prefix, ids) => ids.map((id) => id.slice(prefix.length + 1));
 
 // Redraws some of a prefix's charts from the table they draw now.
 export async function redrawCharts(prefix, keys, height) {
@@ -70,7 +71,7 @@ export async function redrawCharts(prefix, keys, height) {
 export function wireNetCharts(prefix) {
   const toggle = document.querySelector(`[data-view-for="${prefix}"]`);
   if (toggle) enableViewToggle(toggle, () => redrawCharts(prefix, VIEWED));
-  redrawOnLayoutChange(chartIds(prefix), () => redrawCharts(prefix, NET_CHARTS));
+  redrawOnLayoutChange(chartIds(prefix), (ids) => redrawCharts(prefix, keysOf(prefix, ids)));
 }
 
 // The "blocks / every layer" buttons of one chart group: pressing one sets the view of each
@@ -91,17 +92,17 @@ export function enableViewToggle(group, redraw) {
   }
 }
 
-// Redraws what `redraw` draws whenever an element's width crosses between a phone's layout
-// and a wider one (Plotly's own resize only rescales a figure; it does not re-lay it out).
+// Calls redraw(ids) with the elements whose width crossed from one layout to another (a phone's,
+// stacked, wide): Plotly's own resize only rescales a figure, it does not lay it out again.
 export function redrawOnLayoutChange(ids, redraw) {
-  const layouts = new Map(ids.map((id) => [id, narrow(widthOf(id))]));
+  const layouts = new Map(ids.map((id) => [id, layoutOf(widthOf(id))]));
   let timer = null;
   window.addEventListener('resize', () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      const changed = ids.some((id) => narrow(widthOf(id)) !== layouts.get(id));
-      ids.forEach((id) => layouts.set(id, narrow(widthOf(id))));
-      if (changed) redraw();
+      const changed = ids.filter((id) => layoutOf(widthOf(id)) !== layouts.get(id));
+      changed.forEach((id) => layouts.set(id, layoutOf(widthOf(id))));
+      if (changed.length) redraw(changed);
     }, 200);
   });
 }

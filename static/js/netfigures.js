@@ -3,7 +3,7 @@
 // written is a field of that JSON; the code picks which rows to show, lays them out and formats
 // them (format.js: an SI prefix chosen per value on the axes, the exact count on hover).
 
-import { baseLayout, categoryAxis, line, logAxis, narrow, valueAxis } from './charts.js';
+import { baseLayout, categoryAxis, line, logAxis, stacked, valueAxis } from './charts.js';
 import { CHART, COLORS, VIEWS } from './config.js';
 import { exactCount, siCount } from './format.js';
 
@@ -52,11 +52,12 @@ function unitsBand(names, firstUnit, axis) {
     line: { width: 0 },
     layer: 'below',
   };
+  // Inside the band at its foot, where a log axis of units has no points: never on the legend.
   const note = {
     xref: axis.x,
     yref: `${axis.y} domain`,
     x: (firstUnit - 0.5 + names.length - 0.5) / 2,
-    y: 1,
+    y: 0,
     yanchor: 'bottom',
     showarrow: false,
     text: 'FC: units',
@@ -77,7 +78,7 @@ export function volumeFigure(table, { view, width } = {}) {
   const text = sides.map(volumeHover);
   const hover = (what) => `%{text}<br>${what} %{y:,}<extra></extra>`;
   const depthNames = [...x, ...vectors.map((p) => p.name)];
-  const stacked = narrow(width);
+  const inRows = stacked(width);
   const data = [
     line(x, sides.map((p) => p.output.width), 'width W', COLORS.width, { text, hovertemplate: hover('W') }),
     line(x, sides.map((p) => p.output.height), 'height H', COLORS.height, {
@@ -103,12 +104,12 @@ export function volumeFigure(table, { view, width } = {}) {
   const band = unitsBand(depthNames, vectors.length ? x.length : -1, { x: 'x2', y: 'y2' });
   const depthValues = [...sides, ...vectors].map((p) => p.output.channels);
   const layout = {
-    ...baseLayout(stacked ? CHART.stackedHeight : CHART.height, width),
-    grid: stacked
+    ...baseLayout(inRows ? CHART.stackedHeight : CHART.height, width),
+    grid: inRows
       ? { rows: 2, columns: 1, pattern: 'independent', roworder: 'top to bottom' }
       : { rows: 1, columns: 2, pattern: 'independent' },
-    xaxis: categoryAxis(width, stacked ? {} : { domain: [0, 0.47] }),
-    xaxis2: categoryAxis(width, { ...(stacked ? {} : { domain: [0.55, 1] }), categoryorder: 'array', categoryarray: depthNames }),
+    xaxis: categoryAxis(width, inRows ? {} : { domain: [0, 0.47] }),
+    xaxis2: categoryAxis(width, { ...(inRows ? {} : { domain: [0.55, 1] }), categoryorder: 'array', categoryarray: depthNames }),
     yaxis: valueAxis('W and H (pixels)', { rangemode: 'tozero' }),
     yaxis2: logAxis('D: channels · FC: units (log)', depthValues),
     shapes: band.shapes,
@@ -183,7 +184,7 @@ export function shareFigure(table, { width } = {}) {
     legend: { ...base.legend, traceorder: 'normal' },
     bargap: 1 - CHART.shareWidth,
     margin: { ...base.margin, r: Math.max(base.margin.r, CHART.shareRightMargin) },
-    xaxis: valueAxis('share of the total (%)', { range: [0, 100], ticksuffix: ' %' }),
+    xaxis: valueAxis('share (%)', { range: [0, 100], ticksuffix: ' %' }),
     yaxis: { automargin: true, tickfont: { size: 13 } },
   };
   return { data, layout };

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.core.calculator import analyze
+from app.core.errors import SpecInvalid
 from app.specs import builtin_registry
 from app.web.catalog import decode_spec, editable_spec
 from app.web.templating import volume
@@ -65,10 +66,12 @@ def test_the_form_shows_every_layer_with_the_fields_of_its_kind(
         "(boxes) => boxes.map((box) => box.dataset.field)"
     )
     assert fields == ["out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias"]
-    expect(page.get_by_label("out_channels of layer 0")).to_have_value("96")
-    expect(page.get_by_label("kernel of layer 0")).to_have_value("11")
-    expect(page.get_by_label("padding of layer 0")).to_have_value("")  # torch's default, 0
-    expect(page.get_by_label("bias of layer 0")).to_be_checked()
+    expect(page.get_by_label(exact=True, text="out_channels of layer 0")).to_have_value("96")
+    expect(page.get_by_label(exact=True, text="kernel of layer 0")).to_have_value("11")
+    expect(page.get_by_label(exact=True, text="padding of layer 0")).to_have_value(
+        ""
+    )  # torch's default, 0
+    expect(page.get_by_label(exact=True, text="bias of layer 0")).to_be_checked()
     assert _outputs(page) == _expected_outputs(spec)
     assert problems.all() == []
 
@@ -81,7 +84,9 @@ def test_a_bad_field_says_why_in_plain_words_and_clears_the_outputs_below(
     expect(page.locator("#editor")).to_have_attribute("data-state", "invalid")
     kernel = page.locator("#layer-list li.layer-edit").nth(3).locator('.field[data-field="kernel"]')
     expect(kernel.locator(".field-issue")).to_have_text("must be at least 1, but is 0")
-    expect(page.get_by_label("kernel of layer 3")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label(exact=True, text="kernel of layer 3")).to_have_attribute(
+        "aria-invalid", "true"
+    )
     expect(page.locator("li.layer-edit.invalid")).to_have_count(1)
     # The layers before conv2 keep their outputs; from conv2 on they are cleared, not stale.
     outputs = _outputs(page)
@@ -122,13 +127,17 @@ def test_a_bad_input_side_is_explained_at_its_field(
 
 
 def test_a_calculator_problem_shows_at_the_field_it_names(page: Page, problems: Problems) -> None:
-    _open(page)
-    _set(page, "kernel of layer 0", "300")
-    conv1 = page.locator("#layer-list li.layer-edit").nth(0)
-    message = conv1.locator('.field[data-field="kernel"] .field-issue')
-    expect(message).to_have_text(
-        "kernel 300 is larger than the padded input height 227 + 2*0 = 227"
-    )
+    spec = _open(page)
+    conv5 = next(i for i, layer in enumerate(spec["layers"]) if layer.get("name") == "conv5")
+    spec["layers"][conv5]["kernel"] = 9
+    with pytest.raises(SpecInvalid) as caught:
+        analyze(spec)
+    (issue,) = caught.value.issues
+    assert issue.field == "kernel"
+    assert issue.message.startswith("kernel 9 is larger than the padded input")
+    _set(page, f"kernel of layer {conv5}", "9")
+    row = page.locator("#layer-list li.layer-edit").nth(conv5)
+    expect(row.locator('.field[data-field="kernel"] .field-issue')).to_have_text(issue.message)
     assert problems.all() == []
 
 
@@ -145,8 +154,8 @@ def test_the_json_view_is_the_same_spec(page: Page, problems: Problems) -> None:
     _after_check(page, before)
     expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
     page.get_by_role("button", name="Form", exact=True).click()
-    expect(page.get_by_label("kernel of layer 0")).to_have_value("7")
-    expect(page.get_by_label("Kind of layer 2")).to_have_value("batchnorm")
+    expect(page.get_by_label(exact=True, text="kernel of layer 0")).to_have_value("7")
+    expect(page.get_by_label(exact=True, text="Kind of layer 2")).to_have_value("batchnorm")
     assert _outputs(page) == _expected_outputs(edited)
     assert _spec_in_url(page) == edited
 
@@ -194,24 +203,27 @@ def test_layers_are_added_duplicated_moved_and_removed_from_the_keyboard(
     page.keyboard.press("Enter")
     _after_check(page, before)
     expect(page.locator("#custom-table tbody tr.layer")).to_have_count(count + 1)
-    expect(page.get_by_label(f"Kind of layer {count}")).to_have_value("dropout")
+    expect(page.get_by_label(exact=True, text=f"Kind of layer {count}")).to_have_value("dropout")
 
     before = _checks(page)
-    page.get_by_role("button", name=f"Move layer {count} up").focus()
+    page.get_by_role("button", name=f"Move layer {count} up", exact=True).focus()
     page.keyboard.press("Enter")
     _after_check(page, before)
-    expect(page.get_by_label(f"Kind of layer {count - 1}")).to_have_value("dropout")
+    expect(page.get_by_label(exact=True, text=f"Kind of layer {count - 1}")).to_have_value(
+        "dropout"
+    )
 
     before = _checks(page)
-    page.get_by_role("button", name="Duplicate layer 0 below").click()
+    page.get_by_role("button", name="Duplicate layer 1 below").click()
     _after_check(page, before)
     expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
-    expect(page.get_by_label("Kind of layer 1")).to_have_value("conv")
-    expect(page.get_by_label("Name of layer 1")).to_have_value("conv1-copy")  # names differ
+    expect(page.get_by_label(exact=True, text="Kind of layer 2")).to_have_value("relu")
+    names_differ = "relu1-copy"
+    expect(page.get_by_label(exact=True, text="Name of layer 2")).to_have_value(names_differ)
 
-    for index in (count, 1):
+    for index in (count, 2):
         before = _checks(page)
-        page.get_by_role("button", name=f"Remove layer {index}").click()
+        page.get_by_role("button", name=f"Remove layer {index}", exact=True).click()
         _after_check(page, before)
     expect(page.locator("#editor")).to_have_attribute("data-state", "valid")
     assert _spec_in_url(page) == spec
@@ -224,12 +236,12 @@ def test_layers_are_added_duplicated_moved_and_removed_from_the_keyboard(
 def test_changing_a_kind_keeps_the_fields_both_kinds_have(page: Page, problems: Problems) -> None:
     spec = _open(page)
     before = _checks(page)
-    page.get_by_label("Kind of layer 2").select_option("avgpool")
+    page.get_by_label(exact=True, text="Kind of layer 2").select_option("avgpool")
     _after_check(page, before)
     expected = {**spec["layers"][2], "kind": "avgpool"}
     assert _spec_in_url(page)["layers"][2] == expected
     before = _checks(page)
-    page.get_by_label("Kind of layer 2").select_option("conv")
+    page.get_by_label(exact=True, text="Kind of layer 2").select_option("conv")
     _after_check(page, before)
     # conv's required out_channels comes from its preset; kernel and stride carry over.
     layer = _spec_in_url(page)["layers"][2]
@@ -246,6 +258,6 @@ def test_a_shared_custom_link_opens_the_same_spec(page: Page, problems: Problems
     shared = page.url
     page.goto(shared)
     page.wait_for_selector("#editor[data-state='valid']")
-    expect(page.get_by_label("out_channels of layer 0")).to_have_value("64")
+    expect(page.get_by_label(exact=True, text="out_channels of layer 0")).to_have_value("64")
     expect(page.locator("#custom-layer-0")).to_contain_text(volume(analyze(spec).layers[0].output))
     assert problems.all() == []

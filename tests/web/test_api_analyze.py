@@ -133,4 +133,41 @@ def test_the_editors_check_answers_200_with_the_same_problems(client: TestClient
 
 def test_the_editors_check_of_a_valid_spec_carries_the_table(client: TestClient) -> None:
     body = client.post("/api/analyze/check", json=TINY).json()
-    assert body == {"valid": True, "issues": [], "table": analyze(TINY).model_dump(mode="json")}
+    table = analyze(TINY).model_dump(mode="json")
+    assert body == {"valid": True, "issues": [], "table": table, "valid_before": None}
+
+
+@pytest.mark.parametrize(
+    ("index", "layer"),
+    [
+        (2, {"kind": "maxpool", "kernel": -2}),  # a schema problem
+        (2, {"kind": "maxpool", "kernel": 64}),  # the calculator's: larger than its input
+        (4, {"kind": "linear", "out_features": 10, "stide": 1}),
+    ],
+)
+def test_the_check_of_an_invalid_spec_carries_the_layers_before_the_problem(
+    client: TestClient, index: int, layer: dict[str, Any]
+) -> None:
+    """So an editor shows the outputs above the first invalid layer and clears those below."""
+    body = client.post("/api/analyze/check", json=_with_layer(index, layer)).json()
+    assert body["valid"] is False
+    assert min(issue["index"] for issue in body["issues"]) == index
+    before = analyze({**TINY, "layers": TINY["layers"][:index]}).model_dump(mode="json")
+    assert body["valid_before"] == before
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        _with_layer(0, {"kind": "conv", "out_channels": 8, "kernel": 0}),  # the first layer
+        {**TINY, "input": {"height": 32, "width": -5, "channels": 3}},  # not a layer's problem
+        {**TINY, "layers": "conv"},
+        [1, 2, 3],
+    ],
+)
+def test_the_check_has_no_layers_before_when_nothing_before_is_valid(
+    client: TestClient, spec: object
+) -> None:
+    body = client.post("/api/analyze/check", json=spec).json()
+    assert body["valid"] is False
+    assert body["valid_before"] is None

@@ -1,8 +1,9 @@
 import { embeddedJSON } from '../api.js';
+import { refitLabels } from '../boxes.js';
 import { setExport, shareRanges } from '../charts.js';
 import { describeChart } from '../chartdata.js';
 import { CHART } from '../config.js';
-import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, netChartDrawers, redrawCharts, redrawOnLayoutChange } from '../netcharts.js';
+import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, keysOf, netChartDrawers, redrawCharts, redrawOnLayoutChange } from '../netcharts.js';
 import { overlayFigures } from '../netfigures.js';
 import { afterPaint, drawInto, fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
@@ -33,7 +34,9 @@ async function drawOverlay() {
 
 async function share(key) {
   if (!SHARED[key]) return;
-  await shareRanges([document.getElementById(`a-${key}`), document.getElementById(`b-${key}`)], SHARED[key]);
+  const pair = [document.getElementById(`a-${key}`), document.getElementById(`b-${key}`)];
+  await shareRanges(pair, SHARED[key]);
+  if (key === 'boxes') await refitLabels(pair);
 }
 
 async function redrawPairs(keys) {
@@ -59,7 +62,7 @@ try {
   const toggle = document.querySelector('[data-view-for="a b"]');
   if (toggle) enableViewToggle(toggle, () => redrawPairs(VIEWED));
   redrawOnLayoutChange(['overlay-sides'], drawOverlay);
-  redrawOnLayoutChange(chartIds('a'), () => redrawPairs(NET_CHARTS));
+  redrawOnLayoutChange(chartIds('a'), (changed) => redrawPairs(keysOf('a', changed)));
 } catch (error) {
   fail(ids, error);
 }

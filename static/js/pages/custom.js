@@ -32,6 +32,7 @@ let view = 'form';
 let generation = 0;
 let timer = null;
 let lastValid = null;
+let lastCheck = null; // the last answer of the check, shown again when the form is rebuilt
 // The spec whose table the server rendered into the page, so the first check reuses it.
 let rendered = results.querySelector('table') ? JSON.stringify(spec) : null;
 
@@ -106,6 +107,7 @@ function switchView(next) {
   view = next;
   if (view === 'json') showJson();
   else buildForm();
+  if (lastCheck?.spec === JSON.stringify(spec)) showCheck(lastCheck.result); // never stale
   for (const [name, part] of Object.entries(views)) part.hidden = name !== view;
   for (const button of document.querySelectorAll('[data-view]')) {
     button.setAttribute('aria-pressed', String(button.dataset.view === view));
@@ -229,6 +231,11 @@ async function showTable(value, table) {
   await drawNetCharts('custom', table);
 }
 
+function showCheck(result) {
+  showIssues(result.issues);
+  showOutputs(result.valid ? result.table : result.valid_before);
+}
+
 function invalidStatus(check) {
   const count = check.issues.length;
   const problems = `${count} problem${count === 1 ? '' : 's'}`;
@@ -249,8 +256,8 @@ async function check() {
   try {
     const result = await post(editor.dataset.checkUrl, value);
     if (mine !== generation) return;
-    showIssues(result.issues);
-    showOutputs(result.valid ? result.table : result.valid_before);
+    lastCheck = { spec: JSON.stringify(value), result };
+    showCheck(result);
     if (!result.valid) {
       setStale(true);
       setStatus(invalidStatus(result), 'invalid');
@@ -275,7 +282,8 @@ function schedule() {
 
 function onFormInput(event) {
   const row = event.target.closest('li.layer-edit');
-  if (event.target.classList.contains('kind-select')) {
+  if (event.target === newKind) return; // the kind of the next layer to add: nothing changed yet
+  if (row && event.target.classList.contains('kind-select')) {
     replaceLayer(row, changeKind(layers()[rows().indexOf(row)], event.target.value, kinds), '.kind-select');
     return;
   }
