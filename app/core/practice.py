@@ -48,10 +48,10 @@ PARAMETER_FREE = frozenset({"relu", "dropout", "lrn", "softmax", "flatten"})
 # Layers whose output size is a setting, not arithmetic.
 SET_OUTPUT = frozenset({"linear", "adaptiveavgpool"})
 # Layers whose quantity is worth computing every time; any other layer's is asked once per
-# kind (the first ReLU: "same volume, no parameters"), then shown as given.
+# kind (the first ReLU: "same volume, no parameters"; the first BatchNorm's 2 x C), then shown.
 COMPUTES: dict[Quantity, frozenset[str]] = {
     "output": WINDOWED | {"adaptiveavgpool", "flatten", "linear"},
-    "params": CONV | {"linear", "batchnorm"},
+    "params": CONV | {"linear"},
 }
 # Settings always shown for a layer; any other only where it is not torch's default.
 PRIMARY_SETTINGS = frozenset({"filters", "units", "kernel", "stride", "padding", "output_size"})
@@ -895,8 +895,9 @@ def check(practice: Practice, layer: str, quantity: Quantity, answer: Answer) ->
 class Step(Frozen):
     """One layer as practice shows it: what is given and which quantities the student works out.
 
-    ``asks`` lists what is asked; ``given`` what is shown worked out, with its value, because
-    there is nothing new to compute (the second ReLU's volume, the second pool's 0 parameters).
+    ``asks`` lists what is asked; ``given`` what is shown worked out, with its value and why
+    (``given_why``), because there is nothing new to compute (the second ReLU's volume, the
+    second pool's 0 parameters).
     ``input`` is the exact input, so a slip upstream never carries on. ``vector``: the output
     is a flat vector (after flatten), so only its length is asked.
     """
@@ -908,6 +909,7 @@ class Step(Frozen):
     input: m.Volume
     asks: list[Quantity]
     given: dict[Quantity, list[int] | int]
+    given_why: dict[Quantity, str]
     vector: bool
 
 
@@ -940,6 +942,7 @@ def plan(practice: Practice) -> list[Step]:
                 input=row.input,
                 asks=asks,
                 given={q: _exact(row, q) for q in QUANTITIES if q not in asks},
+                given_why={q: _hint(row.kind, q) for q in QUANTITIES if q not in asks},
                 vector=practice.case(row).state.flattened or row.kind == "flatten",
             )
         )

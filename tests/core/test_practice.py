@@ -193,6 +193,7 @@ def test_the_plan_asks_what_needs_computing_and_the_rest_once() -> None:
     assert steps["relu1"].asks == ["output", "params"]  # the first ReLU: asked once
     assert steps["relu2"].asks == []
     assert steps["relu2"].given == {"output": [23, 23, 256], "params": 0}
+    assert steps["relu2"].given_why["params"] == "No weights here: 0 parameters."
     assert steps["pool1"].asks == ["output", "params"]
     assert steps["pool2"].asks == ["output"]  # a pool's 0 parameters: asked once
     assert steps["pool2"].given == {"params": 0}
@@ -202,7 +203,8 @@ def test_the_plan_asks_what_needs_computing_and_the_rest_once() -> None:
     assert steps["conv1"].settings == {"filters": 96, "kernel": 11, "stride": 4, "padding": 0}
     assert steps["conv2"].input.model_dump() == {"height": 27, "width": 27, "channels": 96}
     bn = {step.name: step for step in plan(builtin("vgg16-bn"))}
-    assert [bn["bn1_1"].asks, bn["bn1_2"].asks] == [["output", "params"], ["params"]]
+    assert [bn["bn1_1"].asks, bn["bn1_2"].asks] == [["output", "params"], []]
+    assert bn["bn1_2"].given == {"output": [224, 224, 64], "params": 128}
 
 
 def test_the_plan_shows_settings_that_differ_from_torchs_defaults() -> None:

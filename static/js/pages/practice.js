@@ -68,11 +68,7 @@ function showFieldset(ui, step, quantity) {
   set.querySelector('[data-vector-fields]')?.toggleAttribute('hidden', !asked || !step.vector);
   set.querySelector('[data-params-fields]')?.toggleAttribute('hidden', !asked);
   const given = set.querySelector(`[data-given="${quantity}"]`);
-  given.textContent = asked
-    ? ''
-    : quantity === 'output'
-      ? `${volumeText(step.given.output)}: the same volume as its input, nothing new to compute.`
-      : `${exactCount(step.given.params)}: no weights here, nothing new to compute.`;
+  given.textContent = asked ? '' : `${valueText(quantity, step.given[quantity])}: ${step.given_why[quantity]} Nothing new to compute here.`;
   for (const input of set.querySelectorAll('input')) {
     input.value = '';
     input.readOnly = false;
@@ -221,7 +217,7 @@ function tally(state) {
 }
 
 function markOf(state, step) {
-  if (!step.asks.length) return { text: 'same volume, no weights', kind: '' };
+  if (!step.asks.length) return { text: 'nothing new to compute', kind: '' };
   const records = step.asks.map((quantity) => answered(state, step, quantity)).filter(Boolean);
   if (!records.length) return { text: '', kind: '' };
   const slips = records.flatMap((record) => record.result.slips);
