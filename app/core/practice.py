@@ -8,13 +8,15 @@ the layer without biases. Nothing here re-derives a formula.
 
 SLIPS is the catalogue, in the order a teacher would suspect them; adding a slip is one entry.
 An answer is matched against the exact value first (a correct answer is never a slip), then
-against each slip alone, then against each pair of slips (forgot_bias together with
-forgot_input_depth, say); the first match names the slips. A slip that cannot happen in this
-layer (no padding to forget) or that gives the exact value is never named.
+against each slip alone, then against pairs of slips on different parts of the arithmetic
+(forgot_bias together with forgot_input_depth, say). The explanation naming the fewest slips
+wins, the first in the catalogue among equals. A slip that cannot happen in this layer (no
+padding to forget) or that gives the exact value is never named.
 
 Outputs may be answered unrounded: W and H of a strided conv or pool are also matched as the
-exact fraction (to the decimals typed) and rounded up, which names ``no_floor`` (beside any other
-slip, so 54.25 for a conv whose padding was forgotten is forgot_padding and no_floor).
+exact fraction (rounded to the decimals typed) and, in floor mode, rounded up, which names
+``no_floor`` (beside any other slip: 54.25 for a conv whose padding was forgotten is
+forgot_padding and no_floor).
 """
 
 from __future__ import annotations
