@@ -1,12 +1,17 @@
-"""The ``convatlas`` command: list the nets, print their tables, build the model repository."""
+"""The ``convatlas`` command: list the nets, print their tables, build the model repository,
+serve the app. Results go to stdout; progress and errors go to stderr."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
+import app
 from app.core.calculator import analyze, builtin_table
 from app.core.errors import SpecInvalid, parse_json
 from app.core.formatting import to_csv, to_json, to_text
@@ -14,7 +19,31 @@ from app.core.numbers import si_count
 from app.core.table import Table
 from app.specs import UnknownSpecError, builtin_registry
 
+DESCRIPTION = """\
+ConvAtlas: classic convolutional networks (AlexNet, ZFNet, VGG), layer by layer.
+Results go to stdout; progress and errors go to stderr."""
 FORMATTERS: dict[str, Callable[[Table], str]] = {"text": to_text, "json": to_json, "csv": to_csv}
+
+# Exit statuses, as --help lists them.
+EXIT_OK = 0
+EXIT_FAILED = 1  # the input or the work failed: an invalid spec, a net that did not build
+EXIT_USAGE = 2  # the command line is wrong: an unknown net, an unreadable file (argparse's too)
+EXIT_MISSING = 3  # this install lacks what the command needs (the `build` extra)
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_CODES = """\
+exit status:
+  0  success
+  1  the input or the work failed (an invalid spec; a net that did not build)
+  2  usage error (an unknown option or net, a file that cannot be read)
+  3  this install lacks what the command needs: `models build` needs the build extra,
+     convatlas[build] (torch, onnx)
+  130, 143  interrupted (Ctrl-C, SIGTERM); a half-built net leaves no files behind"""
+# What `models build` imports that only the `build` extra installs.
+BUILD_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "tqdm"})
+
+
+def _error(command: str, message: str) -> None:
+    print(f"convatlas {command}: {message}", file=sys.stderr)
 
 
 def _list(_: argparse.Namespace) -> int:
@@ -28,7 +57,7 @@ def _list(_: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    return 0
+    return EXIT_OK
 
 
 def _load_spec_table(path: str) -> Table:
@@ -42,31 +71,67 @@ def _load_spec_table(path: str) -> Table:
 
 def _table(args: argparse.Namespace) -> int:
     if (args.id is None) == (args.spec is None):
-        print("convatlas table: give a net id or --spec FILE (not both)", file=sys.stderr)
-        return 2
+        _error("table", "give a net id or --spec FILE (not both)")
+        return EXIT_USAGE
     try:
         table = builtin_table(args.id) if args.id else _load_spec_table(args.spec)
     except UnknownSpecError as error:
-        print(f"convatlas table: {error}", file=sys.stderr)
-        return 2
+        _error("table", str(error))
+        return EXIT_USAGE
     except OSError as error:
-        print(f"convatlas table: cannot read {args.spec}: {error.strerror}", file=sys.stderr)
-        return 2
+        _error("table", f"cannot read {args.spec}: {error.strerror}")
+        return EXIT_USAGE
     except SpecInvalid as error:
         cause = error.__cause__
         detail = f"not valid JSON: {cause}" if cause else str(error)
-        print(f"convatlas table: invalid spec\n{detail}", file=sys.stderr)
-        return 1
+        _error("table", f"invalid spec\n{detail}")
+        return EXIT_FAILED
     sys.stdout.write(FORMATTERS[args.format](table))
-    return 0
+    return EXIT_OK
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (the server stopping its background build) unwinds like Ctrl-C, so every
+    temporary file is removed on the way out instead of being left behind."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
+def _build_usage_error(args: argparse.Namespace) -> str | None:
+    registry = builtin_registry()
+    unknown = [spec_id for spec_id in args.ids if spec_id not in registry]
+    if unknown:
+        return str(UnknownSpecError(unknown[0], registry.ids()))
+    if args.weights is not None and (args.untrained or len(args.ids) != 1):
+        return "--weights needs exactly one net id and no --untrained"
+    return None
 
 
 def _models_build(args: argparse.Namespace) -> int:
-    from app.nets.repository import build_command  # torch loads only for this command
-
-    return build_command(
-        args.ids, weights=args.weights, untrained=args.untrained, root=Path(args.root)
+    if (problem := _build_usage_error(args)) is not None:
+        _error("models build", problem)
+        return EXIT_USAGE
+    try:  # torch loads only for this command
+        from app.build_progress import for_streams
+        from app.nets.repository import build_models, summary
+    except ModuleNotFoundError as error:
+        if error.name not in BUILD_EXTRA_MODULES:
+            raise
+        missing = f"needs {error.name}, which this install lacks: install convatlas[build]"
+        _error("models build", missing)
+        return EXIT_MISSING
+    _exit_cleanly_on_sigterm()
+    progress = for_streams(sys.stderr, sys.stdout)
+    outcomes = build_models(
+        args.ids or builtin_registry().ids(),
+        weights=args.weights,
+        untrained=args.untrained,
+        root=Path(args.root),
+        say=progress.note,
+        progress=progress,
     )
+    print(summary(outcomes))
+    return EXIT_FAILED if any(outcome.status == "failed" for outcome in outcomes) else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -79,48 +144,130 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=not args.no_access_log,
         graceful_backstop_s=args.timeout_graceful_shutdown,
     )
-    return 0
+    return EXIT_OK
 
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = commands.add_parser("serve", help="serve the app (what `make run` runs)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info", help="uvicorn's log level")
+# A type alias only: argparse's class cannot be subscripted at run time.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(
+    commands: Commands, name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows its description as written and the exit statuses."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_table(commands: Commands) -> None:
+    table = _command(
+        commands,
+        "table",
+        "a net's layer table",
+        "Print the layer table of a built-in net or of a JSON spec of your own:\n"
+        "each layer's output volume, parameters, MACs and receptive field, then the totals.",
+    )
+    table.add_argument("id", nargs="?", help="a built-in net id (see `convatlas list`)")
+    table.add_argument(
+        "--spec", metavar="FILE", help="a JSON spec file of your own ('-' reads stdin)"
+    )
+    table.add_argument(
+        "--format", choices=sorted(FORMATTERS), default="text", help="output format (default: text)"
+    )
+    table.set_defaults(run=_table)
+
+
+def _add_models(commands: Commands) -> None:
+    models = commands.add_parser(
+        "models",
+        help="the ONNX model repository",
+        description="The ONNX model repository (models/ unless --root says otherwise).",
+    )
+    model_commands = models.add_subparsers(dest="models_command", required=True)
+    build = _command(
+        model_commands,
+        "build",
+        "export nets to models/<id>/1/model.onnx",
+        "Build each net's ONNX models in three steps: weights, export, parity check\n"
+        "(ONNX Runtime against torch). Nets already built are skipped. Progress goes to\n"
+        "stderr, a bar per net on a terminal and plain lines elsewhere; each net's outcome\n"
+        "and the summary go to stdout. Needs the build extra (torch).",
+    )
+    build.add_argument("ids", nargs="*", metavar="ID", help="net ids (default: every net)")
+    build.add_argument(
+        "--weights", metavar="PATH_OR_URL", help="a checkpoint in torchvision's format (one net)"
+    )
+    build.add_argument("--untrained", action="store_true", help="seeded random weights only")
+    build.add_argument(
+        "--root", default="models", help="the model repository (default: %(default)s)"
+    )
+    build.set_defaults(run=_models_build)
+
+
+def _add_serve(commands: Commands) -> None:
+    serve = _command(
+        commands,
+        "serve",
+        "serve the app (what `make run` runs)",
+        "Serve the pages and the API (uvicorn). Missing models build in the background\n"
+        "(CONVATLAS_BUILD_ON_START); every setting is a CONVATLAS_* environment variable.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug", "trace"),
+        help="uvicorn's log level (default: %(default)s)",
+    )
     serve.add_argument("--no-access-log", action="store_true", help="no line per request")
     serve.add_argument(
         "--timeout-graceful-shutdown",
         type=float,
         default=20.0,
-        help="uvicorn's backstop behind CONVATLAS_SHUTDOWN_GRACE_S (seconds)",
+        metavar="SECONDS",
+        help="uvicorn's backstop behind CONVATLAS_SHUTDOWN_GRACE_S (default: %(default)s)",
     )
     serve.set_defaults(run=_serve)
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="convatlas", description=__doc__)
-    commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="the built-in nets").set_defaults(run=_list)
-    table = commands.add_parser("table", help="a net's layer table")
-    table.add_argument("id", nargs="?", help="a built-in net id (see `convatlas list`)")
-    table.add_argument("--spec", help="a JSON spec file of your own ('-' reads stdin)")
-    table.add_argument("--format", choices=sorted(FORMATTERS), default="text")
-    table.set_defaults(run=_table)
-    models = commands.add_parser("models", help="the ONNX model repository")
-    model_commands = models.add_subparsers(dest="models_command", required=True)
-    build = model_commands.add_parser("build", help="export nets to models/<id>/1/model.onnx")
-    build.add_argument("ids", nargs="*", help="net ids (default: all)")
-    build.add_argument("--weights", help="a checkpoint path or URL in torchvision's format")
-    build.add_argument("--untrained", action="store_true", help="seeded random weights only")
-    build.add_argument("--root", default="models", help="the model repository (default: models)")
-    build.set_defaults(run=_models_build)
+    root = argparse.ArgumentParser(
+        prog="convatlas",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    root.add_argument("--version", action="version", version=f"%(prog)s {app.__version__}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(
+        commands,
+        "list",
+        "the built-in nets",
+        "List the built-in nets: id, input, parameters, depth.",
+    ).set_defaults(run=_list)
+    _add_table(commands)
+    _add_models(commands)
     _add_serve(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except KeyboardInterrupt:
+        print("convatlas: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return result
 
 

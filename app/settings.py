@@ -15,6 +15,14 @@ from app.core.limits import SpecLimits
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def site_dir(name: str) -> Path:
+    """templates/ or static/: inside the package where a wheel installed them (app/<name>),
+    else at the top of the repository this package sits in (a clone, an editable install)."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
 
 
 class Settings(BaseSettings):
@@ -56,9 +64,9 @@ class Settings(BaseSettings):
     feature_maps_top_k: int = Field(default=6, ge=1, le=16)
     feature_map_side: int = Field(default=32, ge=4, le=64)
 
-    # Web pages: the repository's templates/ and static/ unless set (e.g. for a packaged install).
-    templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
-    static_dir: Path = Path(__file__).resolve().parent.parent / "static"
+    # Web pages: the installed package's templates/ and static/, or the repository's (site_dir).
+    templates_dir: Path = Field(default_factory=lambda: site_dir("templates"))
+    static_dir: Path = Field(default_factory=lambda: site_dir("static"))
     # How long browsers keep a content-hashed static file; its URL changes whenever it does.
     static_max_age: int = Field(default=365 * 24 * 3600, ge=0)
 

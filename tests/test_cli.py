@@ -1,16 +1,26 @@
 """The convatlas command, run as a user runs it."""
 
+import argparse
+import builtins
+import io
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.cli import main
+import app
+from app.build_progress import PlainProgress, TerminalProgress, for_streams
+from app.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_USAGE, main, parser
 from app.core.calculator import builtin_table
+from app.nets.progress import BUILD_STEPS
 from app.specs import builtin_registry
 
+ROOT = Path(__file__).resolve().parents[1]
 # The issue's minimal example, verbatim: it must be accepted as is.
 TINY = json.loads((Path(__file__).resolve().parent / "golden" / "specs" / "tiny.json").read_text())
 
@@ -116,3 +126,150 @@ def test_the_installed_command_runs() -> None:
     command = Path(sys.executable).with_name("convatlas")
     result = subprocess.run([command, "list"], capture_output=True, text=True, check=True)
     assert "zfnet-lecture" in result.stdout
+
+
+# Conventions: --version, help for every option, exit codes in --help, stdout and stderr.
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"convatlas {app.__version__}\n"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _subparsers(sub)
+
+
+def test_every_option_and_command_has_help() -> None:
+    checked = 0
+    for command in _subparsers(parser()):
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                assert all(choice.help for choice in action._choices_actions), command.prog
+                continue
+            assert action.help, (command.prog, action.dest)
+            assert action.help != argparse.SUPPRESS, (command.prog, action.dest)
+            checked += 1
+    assert checked >= 15
+
+
+@pytest.mark.parametrize("argv", [[], ["table"], ["list"], ["models", "build"], ["serve"]])
+def test_help_lists_the_exit_statuses(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    for code in (EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING):
+        assert re.search(rf"^  {code}  \S", out, re.M), (argv, code)
+
+
+def test_a_usage_error_goes_to_stderr_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["table", "--format", "xml", "vgg16"])
+    assert exited.value.code == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "invalid choice: 'xml'" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["models", "build", "resnet50"], "unknown net 'resnet50'"),
+        (["models", "build", "--weights", "x.pth"], "--weights needs exactly one net id"),
+        (["models", "build", "vgg11", "--weights", "x.pth", "--untrained"], "--weights needs"),
+    ],
+)
+def test_models_build_refuses_bad_arguments_on_stderr(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*argv, "--root", str(tmp_path / "models")]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert not (tmp_path / "models").exists()
+
+
+def test_models_build_without_torch_says_which_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "app.nets.repository", None)  # as if torch were missing
+    real_import = builtins.__import__
+
+    def no_torch(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "app.nets.repository":
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    assert main(["models", "build", "--root", str(tmp_path)]) == EXIT_MISSING
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "needs torch, which this install lacks: install convatlas[build]" in captured.err
+
+
+def test_models_build_shows_each_step_on_stderr_and_its_result_on_stdout(tmp_path: Path) -> None:
+    """The command as a pipe sees it (stderr is not a terminal): a line per step, in order, on
+    stderr; the net's outcome and the summary, and nothing else, on stdout."""
+    command = [sys.executable, "-m", "app.cli", "models", "build", "alexnet-lecture"]
+    command += ["--untrained", "--root", str(tmp_path)]
+    first = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert first.returncode == EXIT_OK, first.stderr
+    steps = [line for line in first.stderr.splitlines() if line.startswith("alexnet-lecture: ")]
+    assert [re.sub(r" \(at .*\)$", "", line) for line in steps] == [
+        "alexnet-lecture: 1/3 weights",
+        "alexnet-lecture: 2/3 export",
+        "alexnet-lecture: 3/3 parity check",
+    ]
+    out = first.stdout.splitlines()
+    assert len(out) == 2
+    assert out[0].startswith("alexnet-lecture: built: ")
+    assert (
+        out[1]
+        == "1 built, 0 up to date, 0 failed; untrained (seeded random weights): alexnet-lecture"
+    )
+    again = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    assert again.returncode == EXIT_OK
+    assert "weights" not in again.stderr  # nothing to do: no step starts
+    assert again.stdout.splitlines()[0].startswith("alexnet-lecture: up to date: ")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_each_net_gets_a_bar_that_ends_on_its_status() -> None:
+    stderr, stdout = Terminal(), io.StringIO()
+    progress = for_streams(stderr, stdout)
+    assert isinstance(progress, TerminalProgress)
+    progress.started("vgg16")
+    for step in BUILD_STEPS:
+        progress.step("vgg16", step)
+        assert step in stderr.getvalue().rsplit("\r", 1)[-1]
+    progress.note("vgg16: offline: falling back to untrained")
+    progress.finished("vgg16", "built", "12.0 s")
+    progress.started("vgg19")
+    progress.finished("vgg19", "up to date", "untrained")
+    screen = stderr.getvalue()
+    final = [line.rsplit("\r", 1)[-1] for line in screen.split("\n") if line.strip()]
+    assert any(line.startswith("vgg16 |") and "| 3/3, built [" in line for line in final), final
+    assert any(line.startswith("vgg19 |") and "| 3/3, up to date [" in line for line in final)
+    assert "vgg16: offline: falling back to untrained" in screen
+    assert stdout.getvalue() == "vgg16: built: 12.0 s\nvgg19: up to date: untrained\n"
+
+
+def test_elsewhere_progress_is_plain_lines() -> None:
+    stderr, stdout = io.StringIO(), io.StringIO()
+    progress = for_streams(stderr, stdout)
+    assert isinstance(progress, PlainProgress)
+    progress.started("vgg16")
+    progress.step("vgg16", "export")
+    assert "\r" not in stderr.getvalue()
+    assert re.fullmatch(r"vgg16: 2/3 export \(at \d+\.\d s\)\n", stderr.getvalue())

@@ -5,9 +5,9 @@ receptive field and jump of one unit, and applies each kind's rule from layers.p
 each lecture figure beside the exact value (lecture.py).
 
 The receptive field never shrinks: each layer widens it by (kernel - 1) * jump, and flatten is a
-window over the whole last map, so a unit after it sees RF + (side - 1) * jump input pixels per
-side, the span of every unit of that map (side: the map's larger side). It counts the zero
-padding too, so it may exceed the image (VGG-19's pool5 units already span 268 pixels of 224).
+window over the whole last map, so a unit after it sees RF + (H - 1) * jump input pixels, the
+span of every unit of that map (along the height axis, as every receptive field here). It counts
+the zero padding too, so it may exceed the image (VGG-19's pool5 units already span 268 of 224).
 """
 
 from __future__ import annotations
@@ -56,8 +56,7 @@ def _next_spatial(state: rules.State, result: rules.Result) -> rules.Spatial:
     if state.flattened:
         return state.spatial  # a linear unit sees what the flattened vector saw
     if result.flattens:
-        side = max(state.volume.height, state.volume.width)
-        field = state.spatial.receptive_field + (side - 1) * state.spatial.jump
+        field = state.spatial.receptive_field + (state.volume.height - 1) * state.spatial.jump
         return rules.Spatial(receptive_field=field, jump=0)
     if result.window is None:
         return state.spatial

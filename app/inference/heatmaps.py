@@ -10,7 +10,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from app.inference.manifest import FeatureOutput
-from app.inference.results import FeatureLayerMaps, Heatmap, Volume
+from app.inference.results import FeatureLayerMaps, Heatmap
+from app.specs import Volume
 
 
 def activity(volume: NDArray[np.float32]) -> NDArray[np.float64]:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from app.specs import Volume  # the spec's own: one schema named Volume in /openapi.json
+
 WeightsKind = Literal["pretrained", "untrained"]
 
 
@@ -41,12 +43,6 @@ class PredictResult(Frozen):
     provider: str  # from session.get_providers(), e.g. "CPUExecutionProvider"
     weights: WeightsKind
     timings_ms: Timings
-
-
-class Volume(Frozen):
-    height: int
-    width: int
-    channels: int
 
 
 class Heatmap(Frozen):

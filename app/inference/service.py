@@ -58,7 +58,6 @@ from app.inference.results import (
     ServiceStatus,
     Timings,
     TopClass,
-    Volume,
 )
 from app.inference.scheduler import Answer, Arrival, BatchKey, BatchScheduler, Job, Limits
 from app.inference.sessions import (
@@ -75,7 +74,7 @@ from app.inference.sessions import (
     session_options,
 )
 from app.settings import Settings
-from app.specs import builtin_registry
+from app.specs import Volume, builtin_registry
 
 TOP_K = 5
 BUILD_LOCK = ".build.lock"  # held by `convatlas models build` while it writes

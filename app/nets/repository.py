@@ -22,11 +22,9 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,8 +49,9 @@ from app.nets.export import (
     export,
     features_net,
 )
+from app.nets.progress import BuildProgress, SayProgress
 from app.settings import Settings, get_settings
-from app.specs import Spec, UnknownSpecError, builtin_registry
+from app.specs import Spec, builtin_registry
 from app.specs.models import Linear
 
 MANIFEST = "manifest.json"
@@ -120,29 +119,6 @@ class Downloads:
     fetched: dict[str, tuple[Path, str]] = field(default_factory=dict)
 
 
-def build_command(ids: Sequence[str], *, weights: str | None, untrained: bool, root: Path) -> int:
-    """`convatlas models build`: 0 when every net is built or up to date, 1 when one failed."""
-    registry = builtin_registry()
-    unknown = [spec_id for spec_id in ids if spec_id not in registry]
-    if unknown:
-        print(f"convatlas models build: {UnknownSpecError(unknown[0], registry.ids())}")
-        return 2
-    if weights is not None and (untrained or len(ids) != 1):
-        print("convatlas models build: --weights needs exactly one net id and no --untrained")
-        return 2
-    _exit_cleanly_on_sigterm()
-    outcomes = build_models(ids or registry.ids(), weights=weights, untrained=untrained, root=root)
-    print(summary(outcomes))
-    return 1 if any(outcome.status == "failed" for outcome in outcomes) else 0
-
-
-def _exit_cleanly_on_sigterm() -> None:
-    """SIGTERM (the server stopping its background build) unwinds like Ctrl-C, so every
-    temporary file is removed on the way out instead of being left behind."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-
-
 def build_models(
     ids: Sequence[str],
     *,
@@ -151,9 +127,13 @@ def build_models(
     root: Path,
     settings: Settings | None = None,
     say: Say = print,
+    progress: BuildProgress | None = None,
 ) -> list[Outcome]:
-    """Build each net into ``root``, holding the repository's build lock while doing so."""
+    """Build each net into ``root``, holding the repository's build lock while doing so.
+    ``say`` hears notes (waiting for the lock, no weights offline); ``progress`` each net's
+    start, steps and end (by default, its outcome as one line through ``say``)."""
     settings = settings or get_settings()
+    progress = progress or SayProgress(say)
     downloads = Downloads(
         settings.weights_dir or w.default_cache_dir(), settings.download_timeout_s
     )
@@ -164,8 +144,9 @@ def build_models(
         for spec_id in ids:
             spec = builtin_registry().get(spec_id)
             plan = plan_weights(spec, weights, untrained)
-            outcome = build_one(spec, root, plan, downloads, say)
-            say(f"{spec_id}: {outcome.status}: {outcome.message}")
+            progress.started(spec_id)
+            outcome = build_one(spec, root, plan, downloads, say, progress)
+            progress.finished(spec_id, outcome.status, outcome.message)
             outcomes.append(outcome)
     return outcomes
 
@@ -189,7 +170,14 @@ def plan_weights(spec: Spec, weights: str | None, untrained: bool) -> Plan:
     return Plan("default", None, note="torchvision publishes no weights for this net")
 
 
-def build_one(spec: Spec, root: Path, plan: Plan, downloads: Downloads, say: Say) -> Outcome:
+def build_one(
+    spec: Spec,
+    root: Path,
+    plan: Plan,
+    downloads: Downloads,
+    say: Say,
+    progress: BuildProgress,
+) -> Outcome:
     spec_id = spec.id or spec.name
     started = time.perf_counter()
     model_dir = root / spec_id
@@ -197,10 +185,11 @@ def build_one(spec: Spec, root: Path, plan: Plan, downloads: Downloads, say: Say
     if current is not None and keeps(current, plan):
         return Outcome(spec_id, "up to date", _describe(current), _provenance(current))
     try:
+        progress.step(spec_id, "weights")
         provenance, checkpoint = resolve(plan, downloads, say, spec_id)
         if current is not None and _provenance(current) == _without_note(provenance):
             return Outcome(spec_id, "up to date", _describe(current), _provenance(current))
-        parity = write_model(spec, model_dir, provenance, checkpoint)
+        parity = write_model(spec, model_dir, provenance, checkpoint, progress)
     except (w.WeightsError, ExportError, OSError) as error:
         return Outcome(spec_id, "failed", str(error))
     seconds = time.perf_counter() - started
@@ -262,9 +251,14 @@ def _checkpoint(source: str, downloads: Downloads) -> tuple[Path, str]:
 
 
 def write_model(
-    spec: Spec, model_dir: Path, provenance: w.Provenance, checkpoint: Path | None
+    spec: Spec,
+    model_dir: Path,
+    provenance: w.Provenance,
+    checkpoint: Path | None,
+    progress: BuildProgress,
 ) -> dict[str, Any]:
     """Export, check and verify into temporary files, then rename them into place."""
+    spec_id = spec.id or spec.name
     net = build(spec, seed=None if checkpoint else provenance.seed)
     if checkpoint is not None:
         w.load_into(net, checkpoint)
@@ -274,7 +268,9 @@ def write_model(
         _partial(model_dir, FEATURES_FILE) as features_tmp,
         _partial(model_dir, PARITY_FILE) as data_tmp,
     ):
+        progress.step(spec_id, "export")
         layers = _export_both(net, spec, model_tmp, features_tmp, data_tmp)
+        progress.step(spec_id, "parity check")
         parity = verify(model_tmp, features_tmp, data_tmp)
         files = {"model": _file_entry(model_tmp, MODEL_FILE)}
         files["features"] = _file_entry(features_tmp, FEATURES_FILE)

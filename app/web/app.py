@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import logging
 import subprocess
 from collections.abc import AsyncIterator
@@ -12,15 +13,18 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
+from app import __version__ as app_version
 from app.core.timeline import timeline
 from app.inference.background import start_background_build
 from app.inference.service import InferenceService
 from app.settings import Settings, get_settings
 from app.specs import builtin_registry
 from app.web.assets import Assets, serve_static
+from app.web.caching import VaryOnceMiddleware
 from app.web.catalog import lecture_entries, summaries, table_json
 from app.web.errors import declare_common_errors, install_error_handlers
 from app.web.head import HeadAsGetMiddleware
@@ -53,13 +57,28 @@ ROUTERS: list[APIRouter] = [
 ]
 # The way back from the API docs to the site, above Swagger UI (which has no header of its own).
 DOCS_BACK_LINK = (
-    '<body>\n<nav aria-label="ConvAtlas" style="display:flex;gap:18px;align-items:center;'
-    'padding:10px 20px;background:#0f172a;font:600 15px system-ui,sans-serif">'
+    '<body>\n<nav aria-label="ConvAtlas" style="display:flex;flex-wrap:wrap;gap:6px 18px;'
+    'align-items:center;padding:10px 20px;background:#0f172a;font:600 15px system-ui,sans-serif">'
     '<a href="/" style="color:#fff;text-decoration:none;display:inline-flex;gap:8px;'
     'align-items:center"><img src="{icon}" alt="" width="22" height="22"> ConvAtlas</a>'
     '<a href="/" style="color:#cbd5e1">Nets</a><a href="/compare" style="color:#cbd5e1">Compare</a>'
     '<a href="/lecture" style="color:#cbd5e1">Lecture check</a></nav>'
 )
+# /docs groups the operations by these tags, in this order.
+TAGS = [
+    {"name": "architectures", "description": "The built-in nets: summaries, specs, layer tables."},
+    {"name": "compare", "description": "Two built-in nets aligned stage by stage."},
+    {
+        "name": "analyze",
+        "description": "Your own spec: its layer table, or every problem by layer and field.",
+    },
+    {"name": "lecture", "description": "The lecture's figures beside the exact computation."},
+    {
+        "name": "predict",
+        "description": "Live inference: an uploaded picture's top-5 classes and feature maps.",
+    },
+    {"name": "health", "description": "Liveness and readiness, for probes and load balancers."},
+]
 DESCRIPTION = (
     "How AlexNet, ZFNet and VGG turn an image into class scores, layer by layer: volumes, "
     "parameters, MACs and receptive fields, computed exactly from each net's spec. Every error "
@@ -79,6 +98,13 @@ def _warm() -> dict[str, Any]:
         "lecture_figures": len(lecture_entries()),
         "summaries": len(summaries()),
     }
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name in camelCase (``get_table`` -> ``getTable``): what generated
+    clients name their methods, instead of FastAPI's ``get_table_api_architectures__..._get``."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 # Python's default (700 allocations) runs a collection every few requests at full load.
@@ -102,7 +128,15 @@ BUILD_STOP_TIMEOUT_S = 10.0
 def _start_build(settings: Settings) -> subprocess.Popen[bytes] | None:
     """Start the background build first, so its torch start-up overlaps ours; each model is
     served as soon as its manifest lands. A repository the server cannot write (mounted
-    read-only, say) is served as it is: the service reports what is missing."""
+    read-only, say), or an install without the build extra, is served as it is: the service
+    reports what is missing."""
+    if settings.build_on_start and importlib.util.find_spec("torch") is None:
+        log.warning(
+            "not building the models missing from %s: the build needs torch, which this "
+            "install lacks (install convatlas[build])",
+            settings.models_dir,
+        )
+        return None
     try:
         return start_background_build(settings)
     except OSError as error:
@@ -177,11 +211,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="ConvAtlas",
         description=DESCRIPTION,
-        version="0.1.0",
+        version=app_version,
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
         separate_input_output_schemas=False,
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
     )
     assets = Assets(settings.static_dir)
     app.state.settings = settings
@@ -198,6 +234,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # shutdown, then the body limits (before any route reads a byte), then the bound on
     # concurrent uploads.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(VaryOnceMiddleware)  # right outside the gzip: it merges the Vary it adds
     app.add_middleware(UploadAdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(DrainMiddleware, drain=app.state.drain)

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from fastapi import Request
 from fastapi.responses import Response
 
+from app.web.caching import etag, matches
 from app.web.errors import ApiError
 from app.web.responses import accepts_gzip
 
@@ -53,7 +54,7 @@ class Asset:
     body: bytes
     gzipped: bytes | None
     media_type: str
-    etag: str
+    digest: str  # of the body, as its URL names it
 
 
 def _media_type(path: str) -> str:
@@ -127,7 +128,7 @@ class Assets:
             body=body,
             gzipped=gzip.compress(body, compresslevel=9, mtime=0) if compress else None,
             media_type=media_type,
-            etag=f'"{digest}"',
+            digest=digest,
         )
         self._by_path[path] = asset
         return asset
@@ -141,18 +142,19 @@ class Assets:
 
 
 def asset_response(asset: Asset, request: Request, max_age: int) -> Response:
+    gzipped = asset.gzipped is not None and accepts_gzip(request)
+    tag = etag(asset.digest, gzipped=gzipped)
     headers = {
         "Cache-Control": f"public, max-age={max_age}, immutable",
-        "ETag": asset.etag,
+        "ETag": tag,
         "Vary": "Accept-Encoding",
     }
-    if request.headers.get("if-none-match") == asset.etag:
+    if matches(request.headers, tag):
         return Response(status_code=304, headers=headers)
-    body = asset.body
-    if asset.gzipped is not None and accepts_gzip(request):
-        body = asset.gzipped
+    if asset.gzipped is not None and gzipped:
         headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type=asset.media_type, headers=headers)
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
 def serve_static(path: str, request: Request) -> Response:

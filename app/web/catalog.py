@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
@@ -191,6 +192,15 @@ def _summaries_by_id() -> dict[str, NetSummary]:
 def weights_now(models_dir: Path, net_id: str) -> ServedWeights:
     """What the net's built model serves now (read from its manifest when that changes)."""
     return served_weights(models_dir, builtin_registry().get(net_id))
+
+
+def served_key(served: Mapping[str, ServedWeights]) -> tuple[str, ...]:
+    """What the nets' models serve, as a cache key: a build that finishes changes it."""
+    return tuple(f"{net_id}:{item.state}:{item.sha256 or ''}" for net_id, item in served.items())
+
+
+def weights_key(models_dir: Path, ids: Iterable[str]) -> tuple[str, ...]:
+    return served_key({net_id: weights_now(models_dir, net_id) for net_id in ids})
 
 
 def summaries_now(models_dir: Path) -> list[NetSummary]:

@@ -15,6 +15,7 @@ from app.core.errors import parse_json
 from app.inference.service import InferenceService
 from app.settings import Settings
 from app.web.errors import ApiError
+from app.web.negotiation import preferred
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -235,6 +236,26 @@ SpecBody = Annotated[object, Depends(_spec_body)]
 NetId = Annotated[
     str, Path(description="a built-in net id, see /api/architectures", examples=["alexnet-lecture"])
 ]
-TableFormat = Annotated[
-    Literal["json", "csv"], Query(description="json (the default) or csv, as a download")
-]
+Format = Literal["json", "csv"]
+FORMAT_MEDIA_TYPES: dict[str, Format] = {"application/json": "json", "text/csv": "csv"}
+
+
+def _table_format(
+    request: Request,
+    format: Annotated[
+        Format | None,
+        Query(description="json or csv (a download); without it, the Accept header chooses"),
+    ] = None,
+) -> Format:
+    """``?format=`` when given; else what the Accept header prefers (``Accept: text/csv``),
+    JSON by default; 406 when it accepts neither."""
+    if format is not None:
+        return format
+    chosen = preferred(request.headers.get("accept"), list(FORMAT_MEDIA_TYPES))
+    if chosen is None:
+        message = "this answer is application/json or text/csv; the Accept header takes neither"
+        raise ApiError(406, "not_acceptable", message)
+    return FORMAT_MEDIA_TYPES[chosen]
+
+
+TableFormat = Annotated[Format, Depends(_table_format)]

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -179,7 +180,7 @@ def declare_common_errors(router: APIRouter) -> None:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         statuses = [*COMMON_STATUSES]
-        if route.dependant.query_params or route.dependant.path_params:
+        if get_flat_params(route.dependant):  # a dependency's parameters too
             statuses.append(422)
         route.responses = {**error_responses(*statuses), **route.responses}
 

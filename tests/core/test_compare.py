@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,14 @@ from app.core.compare import (
 from app.specs import Spec, builtin_registry
 
 IDS = builtin_registry().ids()
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tables"
+
+
+@cache
+def golden(spec_id: str) -> dict[str, Any]:
+    """The net's reviewed table (tests/golden/tables), not the calculator's answer of today."""
+    table: dict[str, Any] = json.loads((GOLDEN / f"{spec_id}.json").read_text(encoding="utf-8"))
+    return table
 
 
 def _builtin(a: str, b: str) -> Comparison:
@@ -135,24 +146,26 @@ def test_a_changed_helper_is_named() -> None:
 @pytest.mark.parametrize(("a", "b"), list(itertools.product(IDS, repeat=2)))
 def test_every_pair_of_nets_aligns_completely_and_adds_up(a: str, b: str) -> None:
     result = _builtin(a, b)
-    labels_a = [stage.a.label for stage in result.stages if stage.a]
-    labels_b = [stage.b.label for stage in result.stages if stage.b]
-    registry = builtin_registry()
-    assert labels_a == [stage.label for stage in stages(registry.get(a), builtin_table(a))]
-    assert labels_b == [stage.label for stage in stages(registry.get(b), builtin_table(b))]
+    for side, spec_id in (("a", a), ("b", b)):
+        mine = [getattr(stage, side) for stage in result.stages if getattr(stage, side)]
+        # Every layer in exactly one stage, in order; the stages' params add up to the net's.
+        covered = [name for stage in mine for name in stage.layers]
+        assert covered == [row["name"] for row in golden(spec_id)["layers"]]
+        assert sum(stage.params for stage in mine) == golden(spec_id)["totals"]["params"]
     for stage in result.stages:
         if stage.a and stage.b:
             assert stage.a.category == stage.b.category == stage.category
-    params = next(total for total in result.totals if total.quantity == "params")
-    assert sum(stage.params_delta for stage in result.stages) == params.difference
+    for quantity in ("params", "macs"):
+        difference = golden(b)["totals"][quantity] - golden(a)["totals"][quantity]
+        assert sum(getattr(stage, f"{quantity}_delta") for stage in result.stages) == difference
 
 
 def test_the_totals_list_every_quantity_with_difference_and_ratio() -> None:
     result = _builtin("alexnet-lecture", "vgg16")
-    a, b = builtin_table("alexnet-lecture").totals, builtin_table("vgg16").totals
+    a, b = golden("alexnet-lecture")["totals"], golden("vgg16")["totals"]
     assert [total.quantity for total in result.totals] == list(TOTAL_QUANTITIES)
     for total in result.totals:
-        assert (total.a, total.b) == (getattr(a, total.quantity), getattr(b, total.quantity))
+        assert (total.a, total.b) == (a[total.quantity], b[total.quantity])
         assert total.difference == total.b - total.a
         assert total.ratio == pytest.approx(total.b / total.a)
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import torch
 
+from app.cli import main
 from app.nets import weights as w
 from app.nets.builder import build
 from app.nets.repository import (
     Downloads,
     Plan,
-    build_command,
     build_models,
     plan_weights,
     resolve,
@@ -231,9 +231,9 @@ def test_a_bad_hash_fails_the_build_and_writes_nothing(
     wrong = tmp_path / "alexnet-00000000.pth"
     wrong.hardlink_to(checkpoint)
     root = tmp_path / "models"
-    code = build_command(["alexnet-torchvision"], weights=str(wrong), untrained=False, root=root)
-    assert code == 1
-    assert "the filename says 00000000" in capsys.readouterr().out
+    flags = ["--weights", str(wrong), "--root", str(root)]
+    assert main(["models", "build", "alexnet-torchvision", *flags]) == 1
+    assert "the filename says 00000000" in capsys.readouterr().out  # the net's outcome
     assert not (root / "alexnet-torchvision").exists()
     assert leftovers(root) == []
 

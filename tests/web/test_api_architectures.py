@@ -104,12 +104,13 @@ def test_the_table_is_field_for_field_the_clis_json(client: TestClient, net_id: 
 @pytest.mark.parametrize("encoding", ["gzip", "identity"])
 def test_the_table_is_the_same_bytes_gzipped_or_not(client: TestClient, encoding: str) -> None:
     """Served from bytes made once: gzip for a client that takes it, plain for one that does not;
-    either way the JSON the CLI prints, and a cache keyed on Accept-Encoding."""
+    either way the JSON the CLI prints, and a cache keyed on Accept (JSON or CSV) and
+    Accept-Encoding."""
     path = "/api/architectures/vgg16/table"
     raw = client.get(path, headers={"Accept-Encoding": encoding})
     assert raw.status_code == 200
     assert raw.headers.get("content-encoding") == (encoding if encoding == "gzip" else None)
-    assert raw.headers["vary"] == "Accept-Encoding"
+    assert raw.headers["vary"] == "Accept, Accept-Encoding"
     assert json.loads(raw.content) == json.loads(to_json(builtin_table("vgg16")))
     assert raw.content == client.get(path, headers={"Accept-Encoding": encoding}).content
 

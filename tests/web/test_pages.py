@@ -360,10 +360,14 @@ def test_the_page_cache_is_bounded(fresh_app: tuple[FastAPI, TestClient]) -> Non
     bodies = {url: _raw(client, url, "gzip").body for url in BUILT_IN_PAGES}
     assert len(cache) == 3
     assert ("custom", "zfnet-2013") in cache  # the most recent stay
-    assert ("net", "alexnet-lecture") not in cache
+    # A net page is kept per weights state (here: nothing built, in an empty repository).
+    net_page = ("net", "alexnet-lecture", "alexnet-lecture:not_built:")
+    assert net_page not in cache
     for url, body in bodies.items():  # an evicted page is rendered again, to the same bytes
         assert _raw(client, url, "gzip").body == body
     assert len(cache) == 3
+    _raw(client, "/nets/alexnet-lecture", "gzip")
+    assert net_page in cache
     n = len(IDS)
     every_built_in_page = 1 + n + n * n + 1 + len(VERDICTS) + n
     assert every_built_in_page <= PAGE_CACHE_SIZE
@@ -477,3 +481,17 @@ def test_the_number_filters_are_the_one_formatter() -> None:
         '<data value="-1500000" title="-1,500,000">-1.5 M</data>'
     )
     assert signed_si(0) == Markup('<data value="0" title="0">0</data>')
+
+
+def test_a_lecture_nets_rows_say_which_outputs_the_lecture_skips(client: TestClient) -> None:
+    html = client.get("/nets/alexnet-lecture").text
+    cells = re.findall(
+        r'<tr id="net-layer-\d+" class="layer kind-\w+" data-layer="(\w+)">.*?'
+        r'<td class="lecture-cell"[^>]*>(.*?)</td>',
+        html,
+        re.S,
+    )
+    skipped = [name for name, cell in cells if 'class="not-stated"' in cell]
+    assert skipped == [item.name for item in builtin_table("alexnet-lecture").lecture_unstated]
+    assert skipped == ["pool2", "conv3", "conv4", "conv5"]
+    assert 'class="not-stated"' not in client.get("/nets/vgg16").text  # no walk-through of VGG

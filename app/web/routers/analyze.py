@@ -16,12 +16,30 @@ from app.web.responses import table_response
 
 router = APIRouter(prefix="/api", tags=["analyze"])
 
+# The smallest useful spec: only name, input and layers are required, every other field takes
+# torch's default. /docs shows it, and tests/web/test_openapi.py posts it.
+EXAMPLE_SPEC = {
+    "name": "tiny",
+    "input": {"height": 32, "width": 32, "channels": 3},
+    "layers": [
+        {"kind": "conv", "name": "c1", "out_channels": 8, "kernel": 3},
+        {"kind": "relu"},
+        {"kind": "maxpool", "kernel": 2, "stride": 2},
+        {"kind": "flatten"},
+        {"kind": "linear", "out_features": 10},
+    ],
+}
 # The body is read and parsed by SpecBody (strict JSON, size-limited), so FastAPI does not
 # document it by itself; this points /docs at the Spec schema.
 SPEC_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Spec"}}},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Spec"},
+                "example": EXAMPLE_SPEC,
+            }
+        },
     }
 }
 # The editor's check takes any JSON, a half-typed spec included, and answers 200 with its
@@ -31,7 +49,8 @@ ANY_SPEC_BODY = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"description": "a spec as typed so far: any JSON value"}
+                "schema": {"description": "a spec as typed so far: any JSON value"},
+                "example": EXAMPLE_SPEC,
             }
         },
     }
@@ -43,12 +62,16 @@ ANY_SPEC_BODY = {
     summary="The layer table of your own spec, or 422 listing every problem by layer and field",
     response_model=Table,
     responses={
-        **error_responses(413, 415, 422),
+        **error_responses(406, 413, 415, 422),
         200: {"content": {"text/csv": {}}, "description": "the table (JSON, or CSV)"},
     },
     openapi_extra=SPEC_BODY,
 )
-def analyze_spec(spec: SpecBody, settings: SettingsDep, format: TableFormat = "json") -> Response:
+def analyze_spec(spec: SpecBody, settings: SettingsDep, format: TableFormat) -> Response:
+    """The same table as GET /api/architectures/{net_id}/table, for a spec of your own: only
+    `name`, `input` and `layers` are required, every other layer field takes torch's default.
+    An invalid spec is a 422 listing every problem by layer and field. CSV with `?format=csv`
+    or `Accept: text/csv`."""
     table = analyze_cached(spec, settings.spec_limits)
     return table_response(table, format, "custom-net.csv")
 

@@ -14,7 +14,6 @@ A custom spec's page depends on the user's input and is rendered per request.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from app.web.catalog import (
     families,
     lecture_entries,
     lecture_skips,
+    served_key,
     summaries,
     summary_of,
     table_json,
@@ -49,7 +49,7 @@ from app.web.catalog import (
 )
 from app.web.deps import NetId, SettingsDep, SpecBody, TemplatesDep
 from app.web.errors import bounded_issues
-from app.web.responses import accepts_gzip
+from app.web.responses import HTML, Encoded, encoded_response
 from app.web.routers import practice
 from app.web.weights import ServedWeights
 
@@ -66,7 +66,6 @@ BASES = ("checked", "defined")
 # filters + 13 editors + 13 practice pages = 214, about 8 KB each gzipped; beyond this many, the
 # least recently used goes (a registry with more nets stays bounded too).
 PAGE_CACHE_SIZE = 256
-GZIP_LEVEL = 9
 
 OptionalId = Annotated[str | None, Query(max_length=64)]
 PageKey = tuple[str | None, ...]
@@ -74,14 +73,15 @@ Served = dict[str, ServedWeights]
 
 
 class PageCache:
-    """Rendered pages, gzipped, by key; at most ``maxsize``, least recently used out first.
+    """Rendered pages, gzipped and hashed (their ETag), by key; at most ``maxsize``, least
+    recently used out first.
 
     Only ever touched from the event loop (the async routes), so it needs no lock.
     """
 
     def __init__(self, maxsize: int = PAGE_CACHE_SIZE) -> None:
         self.maxsize = maxsize
-        self._pages: OrderedDict[PageKey, bytes] = OrderedDict()
+        self._pages: OrderedDict[PageKey, Encoded] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -89,14 +89,14 @@ class PageCache:
     def __contains__(self, key: PageKey) -> bool:
         return key in self._pages
 
-    def get(self, key: PageKey) -> bytes | None:
+    def get(self, key: PageKey) -> Encoded | None:
         page = self._pages.get(key)
         if page is not None:
             self._pages.move_to_end(key)
         return page
 
-    def put(self, key: PageKey, gzipped: bytes) -> None:
-        self._pages[key] = gzipped
+    def put(self, key: PageKey, page: Encoded) -> None:
+        self._pages[key] = page
         self._pages.move_to_end(key)
         while len(self._pages) > self.maxsize:
             self._pages.popitem(last=False)
@@ -119,36 +119,30 @@ def _render(templates: Jinja2Templates, name: str, context: dict[str, Any]) -> s
     return templates.get_template(name).render(context)
 
 
-def _gzip_page(render: Callable[[], str]) -> bytes:
-    # mtime=0: the same page is the same bytes, whenever it was rendered.
-    return gzip.compress(render().encode("utf-8"), compresslevel=GZIP_LEVEL, mtime=0)
+def _encode_page(render: Callable[[], str], *, keep_plain: bool) -> Encoded:
+    return Encoded.of(render().encode("utf-8"), keep_plain=keep_plain)
 
 
-def _cached_response(gzipped: bytes, request: Request) -> Response:
-    """The headers GZipMiddleware gives a page: gzip where the client takes it (the middleware
-    passes an encoded body through), else the plain page (it then adds Vary itself)."""
-    if accepts_gzip(request):
-        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
-        return HTMLResponse(gzipped, headers=headers)
-    return HTMLResponse(gzip.decompress(gzipped))
-
-
-async def _page_bytes(app: FastAPI, key: PageKey, render: Callable[[], str]) -> bytes:
-    """The page under ``key``, gzipped; rendered in the threadpool the first time only."""
+async def _page_bytes(app: FastAPI, key: PageKey, render: Callable[[], str]) -> Encoded:
+    """The page under ``key``, gzipped and hashed; rendered in the threadpool the first time
+    only. Only the gzip is kept (a client without gzip gets it unzipped)."""
     cache = page_cache(app)
-    gzipped = cache.get(key)
-    if gzipped is None:
-        gzipped = await run_in_threadpool(_gzip_page, render)
-        cache.put(key, gzipped)
-    return gzipped
+    page = cache.get(key)
+    if page is None:
+        page = await run_in_threadpool(partial(_encode_page, render, keep_plain=False))
+        cache.put(key, page)
+    return page
 
 
 async def _cached(request: Request, key: PageKey, render: Callable[[], str]) -> Response:
-    return _cached_response(await _page_bytes(request.app, key, render), request)
+    return encoded_response(await _page_bytes(request.app, key, render), HTML, request)
 
 
-async def _uncached(render: Callable[[], str]) -> HTMLResponse:
-    return HTMLResponse(await run_in_threadpool(render))
+async def _uncached(request: Request, render: Callable[[], str]) -> Response:
+    """A page rendered for this request (a user's spec): with an ETag all the same, so a
+    reload of an unchanged page is a 304."""
+    page = await run_in_threadpool(partial(_encode_page, render, keep_plain=True))
+    return encoded_response(page, HTML, request)
 
 
 def _served(app: FastAPI, ids: list[str]) -> Served:
@@ -156,10 +150,6 @@ def _served(app: FastAPI, ids: list[str]) -> Served:
     finishes while the server runs changes them), so this is part of their cache key."""
     settings: Settings = app.state.settings
     return {net_id: weights_now(settings.models_dir, net_id) for net_id in ids}
-
-
-def _served_key(served: Served) -> PageKey:
-    return tuple(f"{net_id}:{item.state}:{item.sha256 or ''}" for net_id, item in served.items())
 
 
 def _home(templates: Jinja2Templates, served: Served) -> str:
@@ -185,7 +175,7 @@ async def favicon(request: Request) -> Response:
 async def home(request: Request) -> Response:
     templates = _templates(request)
     served = _served(request.app, builtin_registry().ids())
-    return await _cached(request, ("home", *_served_key(served)), lambda: _home(templates, served))
+    return await _cached(request, ("home", *served_key(served)), lambda: _home(templates, served))
 
 
 def _net(templates: Jinja2Templates, net_id: str, served: Served) -> str:
@@ -204,7 +194,7 @@ async def net_page(net_id: NetId, request: Request) -> Response:
     builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
     templates = _templates(request)
     served = _served(request.app, [net_id])
-    key = ("net", net_id, *_served_key(served))
+    key = ("net", net_id, *served_key(served))
     return await _cached(request, key, lambda: _net(templates, net_id, served))
 
 
@@ -236,7 +226,7 @@ async def compare_page(request: Request, a: OptionalId = None, b: OptionalId = N
     registry.get(b)
     templates = _templates(request)
     served = _served(request.app, [a, b])
-    key = ("compare", a, b, *_served_key(served))
+    key = ("compare", a, b, *served_key(served))
     return await _cached(request, key, lambda: _compare(templates, a, b, served))
 
 
@@ -325,7 +315,7 @@ async def custom_page(
         return await _cached(
             request, ("custom", start), lambda: _custom(templates, settings, start, None)
         )
-    return await _uncached(lambda: _custom(templates, settings, start, spec))
+    return await _uncached(request, lambda: _custom(templates, settings, start, spec))
 
 
 @router.post("/custom/table", response_class=HTMLResponse)
@@ -366,7 +356,7 @@ async def practice_page(
     templates = _templates(request)
     settings: Settings = request.app.state.settings
     if spec is not None:
-        return await _uncached(lambda: _practice(templates, settings, None, spec))
+        return await _uncached(request, lambda: _practice(templates, settings, None, spec))
     net = net or practice.DEFAULT_NET
     builtin_registry().get(net)  # an unknown id: 404 naming the known ones
     render = partial(_practice, templates, settings, net, None)
@@ -403,7 +393,7 @@ async def lecture_page(request: Request, verdict: OptionalId = None) -> Response
     render = partial(_lecture, templates, verdict)
     if verdict is None or verdict in VERDICTS:
         return await _cached(request, ("lecture", verdict), render)
-    return await _uncached(render)  # any other filter: no row matches, and it is not kept
+    return await _uncached(request, render)  # any other filter: no row matches, not kept
 
 
 async def prerender(app: FastAPI) -> int:
@@ -414,16 +404,16 @@ async def prerender(app: FastAPI) -> int:
     served = _served(app, builtin_registry().ids())
     pair = {net_id: served[net_id] for net_id in (DEFAULT_A, DEFAULT_B)}
     pages: list[tuple[PageKey, Callable[[], str]]] = [
-        (("home", *_served_key(served)), partial(_home, templates, served)),
+        (("home", *served_key(served)), partial(_home, templates, served)),
         (
-            ("compare", DEFAULT_A, DEFAULT_B, *_served_key(pair)),
+            ("compare", DEFAULT_A, DEFAULT_B, *served_key(pair)),
             partial(_compare, templates, DEFAULT_A, DEFAULT_B, pair),
         ),
     ]
     pages += [(("lecture", v), partial(_lecture, templates, v)) for v in (None, *VERDICTS)]
     for net_id in builtin_registry().ids():
         one = {net_id: served[net_id]}
-        pages.append((("net", net_id, *_served_key(one)), partial(_net, templates, net_id, one)))
+        pages.append((("net", net_id, *served_key(one)), partial(_net, templates, net_id, one)))
         pages.append((("custom", net_id), partial(_custom, templates, settings, net_id, None)))
         pages.append((("practice", net_id), partial(_practice, templates, settings, net_id, None)))
     for key, render in pages:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from app.inference.errors import UnknownModel
 from app.inference.results import FeatureMapsResult, ModelStatus, PredictResult
 from app.settings import Settings
+from app.web.caching import NO_STORE
 from app.web.catalog import weights_now
 from app.web.deps import IMAGE_FIELD, ImageUpload, InferenceDep, NetId, SettingsDep
 from app.web.errors import ApiError, error_responses
@@ -57,7 +58,17 @@ IMAGE_BODY = {
                             f"{FORM_DEFAULTS['max_form_fields'].default} such fields (else 422)"
                         ),
                     },
-                }
+                },
+                # A picture's bytes cannot be written in JSON: the example says how to send one.
+                "examples": {
+                    "photo": {
+                        "summary": "a photo, as curl sends it",
+                        "description": (
+                            f"`curl -F {IMAGE_FIELD}=@photo.jpg "
+                            "http://127.0.0.1:8000/api/predict/alexnet-lecture`"
+                        ),
+                    }
+                },
             }
         },
     }
@@ -105,7 +116,13 @@ def _split_ids(ids: str) -> list[str]:
     summary="Whether a net can predict now, and why not (for instance: still building)",
     responses=error_responses(404, 503),
 )
-def predict_info(net_id: NetId, service: InferenceDep, settings: SettingsDep) -> PredictInfo:
+def predict_info(
+    net_id: NetId, response: Response, service: InferenceDep, settings: SettingsDep
+) -> PredictInfo:
+    """Built and loaded or not, on which provider, with which weights, how large an upload may
+    be, and why a net cannot predict yet (for instance: still building). It changes as the
+    background build goes on, so it is never cached."""
+    response.headers["Cache-Control"] = NO_STORE
     status = service.status()
     model = next((entry for entry in status.models if entry.id == net_id), None)
     if model is None:
@@ -126,6 +143,9 @@ def predict_info(net_id: NetId, service: InferenceDep, settings: SettingsDep) ->
     openapi_extra=IMAGE_BODY,
 )
 def predict(net_id: NetId, image: ImageUpload, service: InferenceDep) -> PredictResult:
+    """The picture, resized and normalized as the net was trained, through its ONNX model:
+    the five most probable ImageNet classes, the provider that ran it, whether the weights are
+    pretrained or untrained (then the classes are noise), and the time each stage took."""
     return service.predict(net_id, image)
 
 
@@ -136,6 +156,8 @@ def predict(net_id: NetId, image: ImageUpload, service: InferenceDep) -> Predict
     openapi_extra=IMAGE_BODY,
 )
 def predict_many(ids: NetIds, image: ImageUpload, service: InferenceDep) -> PredictMany:
+    """The same answer as POST /api/predict/{net_id} for each net in `ids`, from one upload
+    decoded once: to compare what different nets see in the same picture."""
     return PredictMany(results=service.predict_many(_split_ids(ids), image))
 
 
@@ -146,4 +168,7 @@ def predict_many(ids: NetIds, image: ImageUpload, service: InferenceDep) -> Pred
     openapi_extra=IMAGE_BODY,
 )
 def feature_maps(net_id: NetId, image: ImageUpload, service: InferenceDep) -> FeatureMapsResult:
+    """For each conv and pool layer: its output volume (W x H x D) and its most active
+    channels as small grayscale PNGs (base64) on one scale per layer, so brighter means more
+    active across the layer."""
     return service.feature_maps(net_id, image)
