@@ -77,6 +77,10 @@ TAGS = [
         "name": "predict",
         "description": "Live inference: an uploaded picture's top-5 classes and feature maps.",
     },
+    {
+        "name": "practice",
+        "description": "A student's answer for one layer, checked, and the slip it shows named.",
+    },
     {"name": "health", "description": "Liveness and readiness, for probes and load balancers."},
 ]
 DESCRIPTION = (

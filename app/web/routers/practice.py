@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -66,20 +66,7 @@ class VolumeAnswer(BaseModel):
 class PracticeCheck(BaseModel):
     """One answer to check: for a built-in net (``net``) or your own spec (``spec``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"net": "alexnet-lecture", "layer": "conv1", "quantity": "params", "answer": 34848},
-                {
-                    "net": "alexnet-lecture",
-                    "layer": "conv1",
-                    "quantity": "output",
-                    "answer": [55, 55, 96],
-                },
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid")
 
     net: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, description="a built-in net's id (see /api/architectures)"
@@ -160,6 +147,37 @@ def _custom_practice(canonical: str, limits: SpecLimits) -> Practice:
     return Practice(spec=validate_spec(raw), table=table)
 
 
+EXAMPLES: dict[str, Any] = {
+    "forgot_bias": {
+        "summary": "AlexNet (as taught), conv1's parameters without the biases",
+        "value": {
+            "net": "alexnet-lecture",
+            "layer": "conv1",
+            "quantity": "params",
+            "answer": 34848,
+        },
+    },
+    "volume": {
+        "summary": "its output volume, W x H x D",
+        "value": {
+            "net": "alexnet-lecture",
+            "layer": "conv1",
+            "quantity": "output",
+            "answer": [55, 55, 96],
+        },
+    },
+    "unrounded": {
+        "summary": "an unrounded answer where the division is not exact (no_floor)",
+        "value": {
+            "net": "zfnet-2013",
+            "layer": "conv1",
+            "quantity": "output",
+            "answer": [110.5, 110.5, 96],
+        },
+    },
+}
+
+
 def practice_of(net: str | None, spec: object, limits: SpecLimits) -> Practice:
     """A built-in net by id (404 naming the known ones), or a user's spec, validated and limited
     as POST /api/analyze does it."""
@@ -180,7 +198,9 @@ def practice_of(net: str | None, spec: object, limits: SpecLimits) -> Practice:
     ),
     responses=error_responses(404, 422),
 )
-def check_answer(request: PracticeCheck, settings: SettingsDep) -> Checked:
+def check_practice_answer(
+    request: Annotated[PracticeCheck, Body(openapi_examples=EXAMPLES)], settings: SettingsDep
+) -> Checked:
     practice = practice_of(request.net, request.spec, settings.spec_limits)
     try:
         return check(practice, request.layer, request.quantity, answer_of(request, practice))
@@ -188,8 +208,15 @@ def check_answer(request: PracticeCheck, settings: SettingsDep) -> Checked:
         raise _unknown_layer(error) from None
 
 
-@router.get("/slips", summary="Every slip the checker names, in the order it suspects them")
-def list_slips() -> list[SlipInfo]:
+@router.get(
+    "/slips",
+    summary="Every slip the checker names, in the order it suspects them",
+    description=(
+        "Each slip's `code` (as `slip` and `slips` name it in POST /api/practice/check), the "
+        "`quantity` it is a slip in, a short `title`, and the layer `kinds` it can happen in."
+    ),
+)
+def list_practice_slips() -> list[SlipInfo]:
     return catalogue()
 
 
