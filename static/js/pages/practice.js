@@ -93,7 +93,11 @@ function showFeedback(ui, state, step, quantity, record) {
   if (result.correct) {
     lines.push(paragraph('verdict', `✓ Right: ${valueText(quantity, result.exact)}`));
   } else {
-    const titles = result.slips.map((code) => state.titles[code] ?? code);
+    // "Forgot the biases, and forgot the input depth": each title after the first in lower case.
+    const titles = result.slips.map((code, i) => {
+      const title = state.titles[code] ?? code;
+      return i ? title[0].toLowerCase() + title.slice(1) : title;
+    });
     const verdict = paragraph('verdict', `✗ ${valueText(quantity, result.exact)}, not your ${valueText(quantity, record.answer)}`);
     lines.push(verdict);
     if (result.slips.length) {
