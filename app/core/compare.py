@@ -107,7 +107,7 @@ class Comparison(Frozen):
     totals: list[TotalDelta]
 
 
-def _settings(layer: Layer) -> dict[str, Setting]:
+def layer_settings(layer: Layer) -> dict[str, Setting]:
     raw = layer.model_dump(exclude=UNSHOWN_FIELDS)
     if isinstance(layer, MaxPool | AvgPool):
         raw["stride"] = layer.stride or layer.kernel  # torch's default stride is the kernel
@@ -124,7 +124,7 @@ def _stage(layers: Sequence[Layer], rows: Sequence[LayerRow]) -> Stage:
         helpers=[layer.kind for i, layer in enumerate(layers) if i != main],
         first=rows[0].index,
         last=rows[-1].index,
-        settings=_settings(layers[main]),
+        settings=layer_settings(layers[main]),
         input=rows[0].input,
         output=rows[-1].output,
         params=sum(row.params for row in rows),

@@ -29,7 +29,16 @@ from app.web.catalog import lecture_entries, summaries, table_json
 from app.web.errors import declare_common_errors, install_error_handlers
 from app.web.head import HeadAsGetMiddleware
 from app.web.limits import BodyLimitMiddleware, Drain, DrainMiddleware, UploadAdmissionMiddleware
-from app.web.routers import analyze, architectures, compare, health, lecture, pages, predict
+from app.web.routers import (
+    analyze,
+    architectures,
+    compare,
+    health,
+    lecture,
+    pages,
+    practice,
+    predict,
+)
 from app.web.security import SecurityHeadersMiddleware
 from app.web.templating import make_templates
 
@@ -43,6 +52,7 @@ ROUTERS: list[APIRouter] = [
     analyze.router,
     lecture.router,
     predict.router,
+    practice.router,
     pages.router,
 ]
 # The way back from the API docs to the site, above Swagger UI (which has no header of its own).
@@ -66,6 +76,10 @@ TAGS = [
     {
         "name": "predict",
         "description": "Live inference: an uploaded picture's top-5 classes and feature maps.",
+    },
+    {
+        "name": "practice",
+        "description": "A student's answer for one layer, checked, and the slip it shows named.",
     },
     {"name": "health", "description": "Liveness and readiness, for probes and load balancers."},
 ]

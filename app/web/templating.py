@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from app.core.numbers import exact_count, si_count, signed_si_count
 from app.specs import Volume
 from app.web.assets import Assets
+from app.web.samples import load_samples
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 VERDICT_MARKS = {
@@ -103,6 +104,7 @@ def make_templates(directory: Path, assets: Assets) -> Jinja2Templates:
     env.globals["asset"] = assets.url
     env.globals["module_preloads"] = ModulePreloads(assets)
     env.globals["verdict_marks"] = VERDICT_MARKS
+    env.globals["samples"] = load_samples(assets.root)
     env.filters.update(
         count=count,
         signed=signed,

@@ -10,6 +10,7 @@ import { top5Figure } from './charts.js';
 import { COLORS, PREDICT } from './config.js';
 import { drawFeatureStrip, showStripFailure } from './featuremaps.js';
 import { drawInto } from './page.js';
+import { wireSamples } from './samples.js';
 
 const SIDE_COLORS = { a: COLORS.netA, b: COLORS.netB };
 const megabytes = (bytes) => {
@@ -288,6 +289,7 @@ export function startPredict(root = document.getElementById('predict')) {
     widget.input.value = ''; // choosing the same file again runs it again
   });
   wireDropzone(widget);
+  wireSamples(root, widget.input, (file) => run(widget, file), (message) => setStatus(widget, message, 'bad'));
   checkNets(widget);
   return widget;
 }

@@ -27,6 +27,7 @@ PAGES = [
     "/compare?a=vgg11&b=vgg19-bn",
     "/custom",
     "/lecture",
+    "/practice",
 ]
 BLOCKING = {"serious", "critical"}
 AXE = Axe()

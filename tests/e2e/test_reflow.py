@@ -28,6 +28,7 @@ PAGES = [
     "/nets/vgg19-bn",
     "/compare",
     "/compare?a=vgg19-bn&b=alexnet-2012",
+    "/practice?net=vgg19-bn",
 ]
 
 # What scrolls sideways: the page itself, or any box that scrolls its own overflow. The

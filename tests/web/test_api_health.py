@@ -22,7 +22,8 @@ def test_readyz_says_what_is_loaded(client: TestClient) -> None:
     assert body["status"] == "ready"
     assert body["nets"] == body["tables"] == len(builtin_registry())
     assert body["static_files"] > 0
-    assert body["pages"] == 2 + 5 + 2 * len(builtin_registry())  # home, a pair, lecture x 5, nets
+    # home, a pair, lecture x 5, and per net its page, its editor and its practice
+    assert body["pages"] == 2 + 5 + 3 * len(builtin_registry())
     assert body["lecture_figures"] > 0
 
 

@@ -264,6 +264,8 @@ BUILT_IN_PAGES = [
     "/lecture?verdict=differs",
     "/custom",
     "/custom?from=zfnet-2013",
+    "/practice",
+    "/practice?net=vgg16-bn",
 ]
 
 
@@ -416,7 +418,8 @@ def test_prerender_keeps_every_built_in_page_but_the_pairs(
     cache = app.state.page_cache = PageCache()
     assert client.portal is not None  # the app's own event loop, as in the lifespan
     kept = client.portal.call(prerender, app)
-    assert kept == len(cache) == 1 + 1 + 1 + len(VERDICTS) + 2 * len(IDS)
+    # home, the lecture's pair, the lecture and its filters; per net its page, editor, practice
+    assert kept == len(cache) == 1 + 1 + 1 + len(VERDICTS) + 3 * len(IDS)
     rendered = {url: _raw(client, url, "gzip").body for url in BUILT_IN_PAGES}
     assert len(cache) == kept + 1  # only the pair of VGGs was rendered on request
     app.state.page_cache = PageCache()

@@ -3,10 +3,11 @@ its charts draw as inert data (a ``data-json`` attribute, never a script): the s
 API's answer, there from the first byte, so the first chart waits for no request.
 
 The built-in pages (home, each net, each pair of built-in nets, the lecture page and each of its
-verdict filters, the editor opened on a built-in spec) depend on built-in data only, which never
-changes while the server runs: each is rendered once, in the threadpool, and kept gzipped in a
-bounded LRU cache (``PageCache``). Their routes are ``async``, so a cached page is answered on
-the event loop without a thread hop: it stays fast while ONNX Runtime holds every core. The
+verdict filters, the editor opened on a built-in spec, each net's practice) depend on built-in
+data only, which never changes while the server runs: each is rendered once, in the threadpool,
+and kept gzipped in a bounded LRU cache (``PageCache``). Their routes are ``async``, so a cached
+page is answered on the event loop without a thread hop: it stays fast while ONNX Runtime holds
+every core. The
 rendered bytes depend on nothing in the request (links are relative, the host is never used).
 A custom spec's page depends on the user's input and is rendered per request.
 """
@@ -47,7 +48,9 @@ from app.web.catalog import (
     weights_now,
 )
 from app.web.deps import NetId, SettingsDep, SpecBody, TemplatesDep
+from app.web.errors import bounded_issues
 from app.web.responses import HTML, Encoded, encoded_response
+from app.web.routers import practice
 from app.web.weights import ServedWeights
 
 router = APIRouter(include_in_schema=False)
@@ -60,8 +63,8 @@ PRIMARY_SETTINGS = ("filters", "units", "kernel", "stride", "padding", "output_s
 VERDICTS = ("exact", "rounded", "differs", "context")
 BASES = ("checked", "defined")
 # Built-in pages kept rendered: with 13 nets there are 1 home + 13 nets + 169 pairs + 5 lecture
-# filters + 13 editors = 201, about 8 KB each gzipped; beyond this many, the least recently used
-# goes (a registry with more nets stays bounded too).
+# filters + 13 editors + 13 practice pages = 214, about 8 KB each gzipped; beyond this many, the
+# least recently used goes (a registry with more nets stays bounded too).
 PAGE_CACHE_SIZE = 256
 
 OptionalId = Annotated[str | None, Query(max_length=64)]
@@ -322,6 +325,44 @@ def custom_table(templates: TemplatesDep, settings: SettingsDep, spec: SpecBody)
     return HTMLResponse(_render(templates, "partials/custom_results.html", {"table": table}))
 
 
+def _practice(
+    templates: Jinja2Templates, settings: Settings, net: str | None, spec: str | None
+) -> str:
+    if spec is None:
+        assert net is not None
+        context = practice.page_context(
+            practice.practice_of(net, None, settings.spec_limits), net, None
+        )
+        return _render(templates, "practice.html", context)
+    try:
+        raw = decode_spec(spec, settings.max_body_analyze)
+        found = practice.practice_of(None, raw, settings.spec_limits)
+    except SpecInvalid as error:
+        problems = "; ".join(str(issue) for issue in bounded_issues(error.issues))
+        context = practice.page_error_context(spec, f"the spec has problems: {problems}")
+    except ValueError as error:
+        context = practice.page_error_context(spec, str(error))
+    else:
+        context = practice.page_context(found, None, spec)
+    return _render(templates, "practice.html", context)
+
+
+@router.get("/practice", response_class=HTMLResponse)
+async def practice_page(
+    request: Request, net: OptionalId = None, spec: Annotated[str | None, Query()] = None
+) -> Response:
+    """A built-in net (alexnet-lecture unless ``net`` names another) is a built-in page; a
+    user's ``?spec=`` (as /custom links carry it) is rendered per request."""
+    templates = _templates(request)
+    settings: Settings = request.app.state.settings
+    if spec is not None:
+        return await _uncached(request, lambda: _practice(templates, settings, None, spec))
+    net = net or practice.DEFAULT_NET
+    builtin_registry().get(net)  # an unknown id: 404 naming the known ones
+    render = partial(_practice, templates, settings, net, None)
+    return await _cached(request, ("practice", net), render)
+
+
 def _lecture(templates: Jinja2Templates, verdict: str | None) -> str:
     entries = lecture_entries()
     counts = {name: sum(1 for entry in entries if entry.verdict == name) for name in VERDICTS}
@@ -374,6 +415,7 @@ async def prerender(app: FastAPI) -> int:
         one = {net_id: served[net_id]}
         pages.append((("net", net_id, *served_key(one)), partial(_net, templates, net_id, one)))
         pages.append((("custom", net_id), partial(_custom, templates, settings, net_id, None)))
+        pages.append((("practice", net_id), partial(_practice, templates, settings, net_id, None)))
     for key, render in pages:
         await _page_bytes(app, key, render)
     return len(pages)

@@ -128,6 +128,7 @@ function keepInUrl(value) {
   const url = new URL(window.location.href);
   url.search = new URLSearchParams({ spec: encodeSpec(value) }).toString();
   history.replaceState(history.state, '', url);
+  document.querySelector('[data-practice-link]')?.setAttribute('href', `/practice${url.search}`);
 }
 
 // --- showing problems and outputs --------------------------------------------------------
