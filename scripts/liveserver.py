@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 60.0
+# A liveness probe waits this long for its answer: a bound that says "it answers", never "it
+# answers fast" (the latency is measured where it matters), generous for a loaded 2-core machine.
+HEALTHY_TIMEOUT_S = 30.0
 # uvicorn's graceful-shutdown backstop, as `convatlas serve` defaults it.
 GRACEFUL_S = 20.0
 
@@ -93,7 +96,7 @@ class LiveServer:
     def get(self, path: str, timeout_s: float = 5.0) -> httpx.Response:
         return httpx.get(self.url + path, timeout=timeout_s)
 
-    def healthy(self, timeout_s: float = 2.0) -> bool:
+    def healthy(self, timeout_s: float = HEALTHY_TIMEOUT_S) -> bool:
         try:
             response = self.get("/healthz", timeout_s)
         except httpx.TransportError:
@@ -126,6 +129,16 @@ def start(
         time.sleep(0.05)
     stop(server)
     raise RuntimeError(f"the server was not ready within {START_TIMEOUT_S} s")
+
+
+def wait_for(condition: Callable[[], bool], what: str, limit_s: float = START_TIMEOUT_S) -> None:
+    """Poll until ``condition`` holds: a wait for a state, not a timing assertion (the limit
+    only stops a test that would otherwise hang)."""
+    give_up = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"{what}: not within {limit_s:g} s")
+        time.sleep(0.01)
 
 
 def wait_verified(server: LiveServer, limit_s: float = 120.0) -> float:

@@ -3,9 +3,12 @@ with Retry-After, and the process exits within its grace period (Settings.shutdo
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from scripts.liveserver import LiveServer, wait_for
 
 from .test_limits_server import RawReply, exchange, request_head, start_server, stop_server
 
@@ -48,11 +53,41 @@ def upload_request(data: bytes) -> tuple[bytes, bytes]:
     return request_head("POST", f"/api/predict/{NET}", headers), body
 
 
-def stalling(body: bytes, pause_s: float) -> Iterator[bytes]:
-    """Half the body, then nothing for ``pause_s``: still uploading when shutdown begins."""
+def stalling(body: bytes, mid_body: threading.Event, resume: threading.Event) -> Iterator[bytes]:
+    """Half the body, then nothing until ``resume``: still uploading when shutdown begins.
+    ``mid_body`` is set once the first half is sent (exchange asks for the next chunk only
+    after sending the one before)."""
     yield body[: len(body) // 2]
-    time.sleep(pause_s)
+    mid_body.set()
+    resume.wait(GRACE_S + EXIT_SLACK_S)
     yield body[len(body) // 2 :]
+
+
+def sent(body: bytes, done: threading.Event) -> Iterator[bytes]:
+    """The whole body; ``done`` is set once it is sent."""
+    yield body
+    done.set()
+
+
+ESTABLISHED = "01"  # the state column of /proc/net/tcp
+
+
+def open_connections(server: LiveServer) -> int:
+    """Connections the server process has accepted and its clients still hold open: sockets
+    among its file descriptors that /proc/net/tcp lists as established on its port (one the
+    kernel queued but the server has not accepted yet is not among its descriptors)."""
+    inodes = set()
+    for fd in Path(f"/proc/{server.pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # closed since the listing
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link.removeprefix("socket:[").removesuffix("]"))
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        port = int(fields[1].rpartition(":")[2], 16)
+        count += fields[3] == ESTABLISHED and port == server.port and fields[9] in inodes
+    return count
 
 
 def test_sigterm_lets_requests_in_flight_finish_or_get_503_and_exits_in_time(
@@ -62,17 +97,37 @@ def test_sigterm_lets_requests_in_flight_finish_or_get_503_and_exits_in_time(
     try:
         head, body = upload_request(picture())
         assert exchange(server.port, head, [body]).status == 200  # the session is loaded
+        resume = threading.Event()
         with ThreadPoolExecutor(UPLOADS + STALLED) as pool:
+            halves = [threading.Event() for _ in range(STALLED)]
             stalled = [
-                pool.submit(exchange, server.port, head, stalling(body, GRACE_S + 3))
-                for _ in range(STALLED)
+                pool.submit(exchange, server.port, head, stalling(body, half, resume))
+                for half in halves
             ]
-            uploads = [pool.submit(exchange, server.port, head, [body]) for _ in range(UPLOADS)]
-            time.sleep(0.3)  # the stalled ones are mid-body; some uploads are in the queue
+            # The stalled ones are mid-body: their first halves are sent and the server has
+            # accepted their connections.
+            wait_for(
+                lambda: (
+                    all(half.is_set() for half in halves) and open_connections(server) >= STALLED
+                ),
+                "the stalled uploads mid-body",
+            )
+            whole = [threading.Event() for _ in range(UPLOADS)]
+            uploads = [pool.submit(exchange, server.port, head, sent(body, done)) for done in whole]
+            # Every upload is sent and the server holds its connection, or has answered it.
+            wait_for(
+                lambda: (
+                    all(done.is_set() for done in whole)
+                    and open_connections(server)
+                    >= STALLED + sum(1 for future in uploads if not future.done())
+                ),
+                "every upload sent and accepted",
+            )
             server.process.send_signal(signal.SIGTERM)
             sent_at = time.monotonic()
             exit_code = server.process.wait(timeout=GRACE_S + EXIT_SLACK_S)
             exited_after = time.monotonic() - sent_at
+            resume.set()
             replies = [reply(future) for future in [*uploads, *stalled]]
     finally:
         if server.process.poll() is None:
