@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,9 @@ import pytest
 import app
 from app.build_progress import PlainProgress, TerminalProgress, for_streams
 from app.cli import EXIT_FAILED, EXIT_MISSING, EXIT_OK, EXIT_USAGE, main, parser
-from app.core.calculator import builtin_table
 from app.nets.progress import BUILD_STEPS
 from app.specs import builtin_registry
+from tests.goldens import golden_csv, golden_json_text, golden_table, golden_text
 
 ROOT = Path(__file__).resolve().parents[1]
 # The minimal example, verbatim: it must be accepted as is.
@@ -32,10 +32,21 @@ def test_list_names_every_net(capsys: pytest.CaptureFixture[str]) -> None:
     assert "138.36 M" in out  # vgg16
 
 
-def test_table_json_is_the_core_json(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "golden"), [("json", golden_json_text), ("csv", golden_csv), ("text", golden_text)]
+)
+@pytest.mark.parametrize("net_id", builtin_registry().ids())
+def test_table_prints_the_golden_file(
+    capsys: pytest.CaptureFixture[str], net_id: str, fmt: str, golden: Callable[[str], str]
+) -> None:
+    assert main(["table", net_id, "--format", fmt]) == 0
+    assert capsys.readouterr().out == golden(net_id)
+
+
+def test_table_json_has_every_field(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["table", "vgg16", "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == builtin_table("vgg16").model_dump(mode="json")
+    assert printed == golden_table("vgg16")
     assert set(printed) >= {"id", "name", "input", "layers", "totals", "warnings"}
     assert set(printed["layers"][0]) >= {
         "index",

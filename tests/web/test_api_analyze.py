@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.calculator import analyze
-from app.core.formatting import to_csv
 from app.settings import Settings
 from app.web.app import create_app
+from tests.goldens import golden_csv, golden_table
 
 from .support import error_of
 
@@ -34,17 +33,47 @@ def _with_layer(index: int, layer: dict[str, Any]) -> dict[str, Any]:
     return {**TINY, "layers": layers}
 
 
+# TINY worked by hand: conv 3x3x3x8 + 8 (padded, 32x32x8), pool to 16x16x8, FC 2048x10 + 10.
+TINY_ROWS = [
+    ("c1", (32, 32, 8), 224),
+    ("relu1", (32, 32, 8), 0),
+    ("maxpool1", (16, 16, 8), 0),
+    ("flatten1", (1, 1, 2048), 0),
+    ("linear1", (1, 1, 10), 20490),
+]
+
+
 def test_a_valid_spec_gets_its_table(client: TestClient) -> None:
     response = client.post("/api/analyze", json=TINY)
     assert response.status_code == 200
-    assert response.json() == analyze(TINY).model_dump(mode="json")
+    table = response.json()
+    volume = ("height", "width", "channels")
+    rows = [
+        (row["name"], tuple(row["output"][k] for k in volume), row["params"])
+        for row in table["layers"]
+    ]
+    assert rows == TINY_ROWS
+    assert table["totals"]["params"] == 224 + 20490
+
+
+@pytest.mark.parametrize("net_id", ["alexnet-2012", "vgg16-bn"])
+def test_a_posted_built_in_spec_gets_the_golden_table(client: TestClient, net_id: str) -> None:
+    spec = client.get(f"/api/architectures/{net_id}").json()
+    response = client.post("/api/analyze", json=spec)
+    assert response.status_code == 200
+    assert response.json() == golden_table(net_id)
+    csv = client.post("/api/analyze", params={"format": "csv"}, json=spec)
+    assert (csv.status_code, csv.text) == (200, golden_csv(net_id))
 
 
 def test_a_valid_spec_downloads_as_csv(client: TestClient) -> None:
     response = client.post("/api/analyze", params={"format": "csv"}, json=TINY)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
-    assert response.text == to_csv(analyze(TINY))
+    lines = response.text.splitlines()
+    assert lines[0].startswith("index,name,kind,in_h,in_w,in_d,out_h,out_w,out_d,weights")
+    assert [line.split(",")[1] for line in lines[1:-1]] == [name for name, _, _ in TINY_ROWS]
+    assert lines[-1].split(",")[11] == str(224 + 20490)
 
 
 def test_every_schema_error_is_listed_by_layer_name_and_field(client: TestClient) -> None:
@@ -133,7 +162,7 @@ def test_the_editors_check_answers_200_with_the_same_problems(client: TestClient
 
 def test_the_editors_check_of_a_valid_spec_carries_the_table(client: TestClient) -> None:
     body = client.post("/api/analyze/check", json=TINY).json()
-    table = analyze(TINY).model_dump(mode="json")
+    table = client.post("/api/analyze", json=TINY).json()  # checked by hand above
     assert body == {"valid": True, "issues": [], "table": table, "valid_before": None}
 
 
@@ -152,8 +181,10 @@ def test_the_check_of_an_invalid_spec_carries_the_layers_before_the_problem(
     body = client.post("/api/analyze/check", json=_with_layer(index, layer)).json()
     assert body["valid"] is False
     assert min(issue["index"] for issue in body["issues"]) == index
-    before = analyze({**TINY, "layers": TINY["layers"][:index]}).model_dump(mode="json")
-    assert body["valid_before"] == before
+    before = client.post("/api/analyze", json={**TINY, "layers": TINY["layers"][:index]})
+    assert body["valid_before"] == before.json()
+    names = [name for name, _, _ in TINY_ROWS[:index]]
+    assert [row["name"] for row in body["valid_before"]["layers"]] == names
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,8 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.calculator import builtin_table
-from app.core.formatting import to_csv, to_json
 from app.specs import builtin_registry
+from tests.goldens import golden_csv, golden_table
 
 from .support import error_of
 
@@ -26,15 +25,15 @@ def test_the_list_has_one_summary_per_net(client: TestClient) -> None:
 @pytest.mark.parametrize("net_id", IDS)
 def test_a_summary_reads_the_spec_and_the_table(client: TestClient, net_id: str) -> None:
     summary = next(item for item in client.get("/api/architectures").json() if item["id"] == net_id)
-    spec, totals = builtin_registry().get(net_id), builtin_table(net_id).totals
+    spec, totals = builtin_registry().get(net_id), golden_table(net_id)["totals"]
     assert summary["name"] == spec.name
     assert summary["family"] == spec.family
     assert summary["year"] == spec.year
     assert summary["input"] == spec.input.model_dump()
     assert (summary["params"], summary["macs"], summary["depth"]) == (
-        totals.params,
-        totals.macs,
-        totals.depth,
+        totals["params"],
+        totals["macs"],
+        totals["depth"],
     )
     published = spec.weights.url.rsplit("/", 1)[-1] if spec.weights else None
     assert summary["published_weights"] == published
@@ -94,11 +93,11 @@ def test_the_spec_is_served_as_declared(client: TestClient, net_id: str) -> None
 
 
 @pytest.mark.parametrize("net_id", IDS)
-def test_the_table_is_field_for_field_the_clis_json(client: TestClient, net_id: str) -> None:
+def test_the_table_is_the_golden_table(client: TestClient, net_id: str) -> None:
     response = client.get(f"/api/architectures/{net_id}/table")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == json.loads(to_json(builtin_table(net_id)))
+    assert response.json() == golden_table(net_id)
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "identity"])
@@ -111,7 +110,7 @@ def test_the_table_is_the_same_bytes_gzipped_or_not(client: TestClient, encoding
     assert raw.status_code == 200
     assert raw.headers.get("content-encoding") == (encoding if encoding == "gzip" else None)
     assert raw.headers["vary"] == "Accept, Accept-Encoding"
-    assert json.loads(raw.content) == json.loads(to_json(builtin_table("vgg16")))
+    assert json.loads(raw.content) == golden_table("vgg16")
     assert raw.content == client.get(path, headers={"Accept-Encoding": encoding}).content
 
 
@@ -120,7 +119,7 @@ def test_the_table_downloads_as_csv(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"] == 'attachment; filename="alexnet-lecture.csv"'
-    assert response.text == to_csv(builtin_table("alexnet-lecture"))
+    assert response.text == golden_csv("alexnet-lecture")
 
 
 @pytest.mark.parametrize(

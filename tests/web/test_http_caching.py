@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.calculator import builtin_table
-from app.core.formatting import to_csv
 from app.web.app import create_app
 from app.web.negotiation import preferred
 from scripts.liveserver import LiveServer, server_env, serving
+from tests.goldens import golden_csv
 
 STRONG = re.compile(r'"[0-9a-f]{32}(-gzip)?"')
 # Routes whose answer is built-in data, made once: each is revalidated with its ETag.
@@ -154,7 +153,7 @@ def test_the_accept_header_chooses_csv_or_json(
     assert response.headers["content-type"] == media_type
     assert response.headers["vary"] == "Accept, Accept-Encoding"
     if media_type.startswith("text/csv"):
-        assert response.text == to_csv(builtin_table("alexnet-lecture"))
+        assert response.text == golden_csv("alexnet-lecture")
         assert response.headers["content-disposition"].endswith('"alexnet-lecture.csv"')
 
 

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.datastructures import Headers
 
-from app.core.calculator import builtin_table
 from app.specs import builtin_registry
 from app.web.app import create_app
 from app.web.catalog import (
@@ -28,6 +27,7 @@ from app.web.catalog import (
 )
 from app.web.routers.pages import PAGE_CACHE_SIZE, VERDICTS, PageCache, prerender
 from app.web.security import PAGE_POLICY
+from tests.goldens import golden_table
 
 from .support import error_of
 
@@ -54,22 +54,22 @@ def test_home_lists_every_net_grouped_by_family(client: TestClient) -> None:
 @pytest.mark.parametrize("net_id", IDS)
 def test_a_net_page_has_one_table_row_per_layer(client: TestClient, net_id: str) -> None:
     html = client.get(f"/nets/{net_id}").text
-    table = builtin_table(net_id)
-    assert len(re.findall(r'<tr id="net-layer-\d+" class="layer', html)) == len(table.layers)
-    assert len(re.findall(r'<tr id="net-arith-\d+" class="arith"', html)) == len(table.layers)
+    layers = golden_table(net_id)["layers"]
+    names = re.findall(r'<tr id="net-layer-\d+" class="layer kind-\w+" data-layer="(\w+)">', html)
+    assert names == [row["name"] for row in layers]
+    assert len(re.findall(r'<tr id="net-arith-\d+" class="arith"', html)) == len(layers)
     assert f'data-src="/api/architectures/{net_id}/table"' in html
     assert '<section id="predict"' in html
 
 
 def test_a_net_page_shows_the_arithmetic_and_the_lecture_verdicts(client: TestClient) -> None:
     html = client.get("/nets/alexnet-lecture").text
-    conv1 = builtin_table("alexnet-lecture").layers[0]
-    assert conv1.formula.output in html
-    assert conv1.formula.params is not None
-    assert conv1.formula.params in html
-    assert html.count('class="badge verdict-') >= sum(
-        len(row.lecture) for row in builtin_table("alexnet-lecture").layers
-    )
+    layers = golden_table("alexnet-lecture")["layers"]
+    conv1 = layers[0]["formula"]
+    assert conv1["output"] in html
+    assert conv1["params"] is not None
+    assert conv1["params"] in html
+    assert html.count('class="badge verdict-') >= sum(len(row["lecture"]) for row in layers)
 
 
 def test_the_compare_page_defaults_to_the_lectures_comparison(client: TestClient) -> None:
@@ -492,6 +492,7 @@ def test_a_lecture_nets_rows_say_which_outputs_the_lecture_skips(client: TestCli
         re.S,
     )
     skipped = [name for name, cell in cells if 'class="not-stated"' in cell]
-    assert skipped == [item.name for item in builtin_table("alexnet-lecture").lecture_unstated]
+    unstated = golden_table("alexnet-lecture")["lecture_unstated"]
+    assert skipped == [item["name"] for item in unstated]
     assert skipped == ["pool2", "conv3", "conv4", "conv5"]
     assert 'class="not-stated"' not in client.get("/nets/vgg16").text  # no walk-through of VGG
