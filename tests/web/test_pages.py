@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.datastructures import Headers
 
+from app.settings import Settings
 from app.specs import builtin_registry
 from app.web.app import create_app
 from app.web.catalog import (
@@ -282,11 +283,22 @@ class Raw(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def fresh_app() -> Iterator[tuple[FastAPI, TestClient]]:
-    """An app of its own, so the tests can look into and replace its page cache."""
-    app = create_app()
+def module_app(web_settings: Settings) -> Iterator[tuple[FastAPI, TestClient]]:
+    """An app of this module's own (started once: its lifespan renders every built-in page)."""
+    app = create_app(web_settings)
     with TestClient(app) as test_client:
         yield app, test_client
+
+
+@pytest.fixture
+def fresh_app(
+    module_app: tuple[FastAPI, TestClient], monkeypatch: pytest.MonkeyPatch
+) -> tuple[FastAPI, TestClient]:
+    """The module's app with an empty page cache of this test's own: whatever the test puts in
+    it, or puts in its place, is gone after the test (the app's own, if it had one, is put back)."""
+    app, _ = module_app
+    monkeypatch.setattr(app.state, "page_cache", PageCache(), raising=False)
+    return module_app
 
 
 @pytest.mark.parametrize("url", BUILT_IN_PAGES)
