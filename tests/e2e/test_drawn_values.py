@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.goldens import golden_table
 
@@ -206,14 +206,51 @@ def test_the_top5_bars_are_the_predict_answers_probabilities(
     assert items == [
         f"{entry['label']}: {precision3(entry['probability'] * 100)} %" for entry in top5
     ]
-    # The bars' drawn lengths (SVG, from zero) in proportion to the probabilities.
-    lengths = page.locator("#net-top5 .barlayer .point path").evaluate_all(
-        "(paths) => paths.map((path) => path.getBBox().width)"
+    assert problems.all() == []
+
+
+# An answer a trained net could give: bars long enough to measure on the page.
+CONFIDENT = [0.62, 0.21, 0.09, 0.05, 0.03]
+
+
+def test_the_top5_bars_are_drawn_to_scale(
+    page: Page, problems: Problems, photo_jpeg: bytes
+) -> None:
+    """The test nets are untrained (every probability near 1/1000, bars under a pixel long), so
+    the server's real answer is passed on with confident probabilities put in: each bar must
+    then start at the axis's 0 and be its probability's share of the plot area's width."""
+
+    def confident(route: Route) -> None:
+        if route.request.method != "POST":  # the page's GET of the net's state
+            route.continue_()
+            return
+        answer = route.fetch().json()
+        for entry, probability in zip(answer["top5"], CONFIDENT, strict=True):
+            entry["probability"] = probability
+        route.fulfill(json=answer)
+
+    page.route("**/api/predict/alexnet-lecture", confident)
+    page.goto("/nets/alexnet-lecture")
+    expect(page.locator("#predict [data-state-chip]")).to_contain_text("ready")
+    page.get_by_label("Choose a picture").set_input_files(
+        {"name": "holiday.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg}
     )
-    probabilities = list(reversed([entry["probability"] for entry in top5]))
-    longest = max(lengths)
-    for length, probability in zip(lengths, probabilities, strict=True):
-        assert length == pytest.approx(longest * probability / max(probabilities), abs=1.0)
+    [bars] = drawn_traces(page, "net-top5")
+    assert list(reversed(bars["x"])) == CONFIDENT
+    drawn = page.locator("#net-top5").evaluate(
+        """(plot) => {
+            const size = plot._fullLayout._size;
+            const left = plot.getBoundingClientRect().left + size.l;
+            const bars = Array.from(plot.querySelectorAll('.barlayer .point path'), (path) => {
+                const box = path.getBoundingClientRect();
+                return {start: box.left - left, length: box.width};
+            });
+            return {width: size.w, bars};
+        }"""
+    )
+    for bar, probability in zip(drawn["bars"], reversed(CONFIDENT), strict=True):
+        assert bar["start"] == pytest.approx(0, abs=1.0), bar
+        assert bar["length"] == pytest.approx(probability * drawn["width"], abs=1.0), bar
     assert problems.all() == []
 
 
