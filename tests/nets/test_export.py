@@ -41,6 +41,7 @@ from app.nets.export import OUTPUT_NAME, ExportError, export
 from app.nets.repository import build_models, spec_fingerprint
 from app.nets.weights import load_into
 from app.specs import Spec, builtin_registry
+from scripts.liveserver import wait_for
 
 UNTRAINED = ["alexnet-lecture", "zfnet-lecture", "alexnet-2012", "zfnet-2013", "vgg11-bn"]
 PRETRAINED = "alexnet-torchvision"
@@ -439,7 +440,8 @@ def test_a_second_builder_waits_for_the_first(tmp_path: Path) -> None:
         assert (tmp_path / ".build.lock").read_text() == f"{os.getpid()}\n"
         thread = threading.Thread(target=second)
         thread.start()
-        thread.join(timeout=0.5)
+        # The second builder says it waits when it finds the lock taken: the sign it is blocked.
+        wait_for(lambda: bool(said), "the second builder waiting")
         assert thread.is_alive()  # blocked on the lock
         order.append("first")
     thread.join(timeout=10)
