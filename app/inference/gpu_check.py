@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from app.inference.manifest import Manifest, ManifestError, read_manifest
 from app.inference.providers import CPU, CUDA, captured_stderr, cuda_problem
+from app.repository.manifest import Manifest, ManifestError, read_manifest
 from app.specs import builtin_registry
 
 TENSORRT = "TensorrtExecutionProvider"

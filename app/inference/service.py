@@ -48,7 +48,6 @@ from app.inference.integrity import (
     mismatch_reason,
 )
 from app.inference.labels import labels
-from app.inference.manifest import Manifest, ManifestError, ModelFile, read_manifest
 from app.inference.providers import CPU, CUDA, ProviderChoice, choose_provider
 from app.inference.results import (
     FeatureMapsResult,
@@ -73,6 +72,7 @@ from app.inference.sessions import (
     ort_session,
     session_options,
 )
+from app.repository.manifest import Manifest, ManifestError, ModelFile, read_manifest
 from app.settings import Settings
 from app.specs import Volume, builtin_registry
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app.inference.manifest import Manifest
+from app.repository.manifest import Manifest
 from app.inference.service import InferenceService
 
 ROOT = Path(__file__).resolve().parents[2]

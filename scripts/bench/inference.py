@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from app.core.calculator import builtin_table
 from app.core.table import Totals
-from app.inference.manifest import Manifest
+from app.repository.manifest import Manifest
 from app.inference.providers import CPU
 from app.inference.service import InferenceService
 from app.inference.sessions import session_options

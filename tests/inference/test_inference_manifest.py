@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.inference.manifest import Manifest, ManifestError, Weights, read_manifest
 from app.nets.repository import IMAGENET_MEAN, IMAGENET_STD, RESIZE
 from app.nets.weights import sha256_of
+from app.repository.manifest import Manifest, ManifestError, Weights, read_manifest
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "torchvision"
 

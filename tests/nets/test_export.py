@@ -33,13 +33,13 @@ import torch
 from torch import nn
 
 from app.cli import main
-from app.inference.manifest import read_manifest
 from app.nets import export as export_module
 from app.nets import repository, weights
 from app.nets.builder import SpecNet, build
 from app.nets.export import OUTPUT_NAME, ExportError, export
 from app.nets.repository import build_models, spec_fingerprint
 from app.nets.weights import load_into
+from app.repository.manifest import read_manifest
 from app.specs import Spec, builtin_registry
 
 UNTRAINED = ["alexnet-lecture", "zfnet-lecture", "alexnet-2012", "zfnet-2013", "vgg11-bn"]
