@@ -24,7 +24,6 @@ its net unavailable once the verifier has hashed it, before any request has load
 
 from __future__ import annotations
 
-import fcntl
 import threading
 import time
 from collections.abc import Sequence
@@ -72,12 +71,12 @@ from app.inference.sessions import (
     ort_session,
     session_options,
 )
+from app.repository.lock import build_running
 from app.repository.manifest import Manifest, ManifestError, ModelFile, read_manifest
 from app.settings import Settings
 from app.specs import Volume, builtin_registry
 
 TOP_K = 5
-BUILD_LOCK = ".build.lock"  # held by `convatlas models build` while it writes
 
 Which = Literal["model", "features"]
 
@@ -464,25 +463,7 @@ def softmax(logits: NDArray[np.float32]) -> NDArray[np.float64]:
 
 
 def weights_detail(manifest: Manifest) -> str:
-    entry = manifest.weights
-    if entry.kind == "pretrained":
-        return f"pretrained: {entry.source} (sha256 {entry.sha256})"
-    note = f"; {entry.note}" if entry.note else ""
-    return f"untrained: seeded random weights, seed {entry.seed}{note}"
-
-
-def build_running(root: Path) -> bool:
-    """Whether `convatlas models build` holds the repository's build lock right now."""
-    try:
-        with (root / BUILD_LOCK).open("rb") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    except FileNotFoundError:
-        return False
-    return False
+    return manifest.weights.describe()
 
 
 def _warm_up(session: OrtSession) -> str | None:

@@ -78,6 +78,17 @@ class Weights(Frozen):
     def kind(self) -> Literal["pretrained", "untrained"]:
         return "pretrained" if self.state == "pretrained" else "untrained"
 
+    def describe(self) -> str:
+        if self.state == "pretrained":
+            return f"pretrained from {self.source} (sha256 {self.sha256})"
+        note = f"; {self.note}" if self.note else ""
+        return f"untrained: seeded random weights, seed {self.seed}{note}"
+
+    def same_weights(self, other: Weights) -> bool:
+        """The same tensors: why a net is untrained (state, note) may differ."""
+        mine = (self.kind, self.source, self.sha256, self.seed)
+        return mine == (other.kind, other.source, other.sha256, other.seed)
+
     @model_validator(mode="after")
     def _provenance(self) -> Weights:
         if self.state == "pretrained" and (self.source is None or self.sha256 is None):

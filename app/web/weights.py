@@ -15,7 +15,8 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from app.core.table import Frozen
-from app.repository.manifest import MANIFEST_FILE, ManifestError, read_manifest
+from app.repository.layout import MANIFEST_FILE
+from app.repository.manifest import ManifestError, read_manifest
 from app.specs import Spec
 
 WeightsState = Literal["pretrained", "unpublished", "not_downloaded", "not_built"]
