@@ -128,21 +128,24 @@ def write_net(
     if checkpoint is not None:
         w.load_into(net, checkpoint)
     with staging(root, spec_id) as folder:
-        (folder / VERSION).mkdir()
-        model_path, features_path = folder / MODEL_FILE, folder / FEATURES_FILE
+        # The classifier gets its version folder last: until then the staging folder holds
+        # no version a repository scanner (Triton's) could take for a model to load.
+        exported, features_path = folder / f".{Path(MODEL_FILE).name}", folder / FEATURES_FILE
         progress.step(spec_id, "export")
-        layers, reference = export_pair(net, spec, model_path, features_path)
+        layers, reference = export_pair(net, spec, exported, features_path)
         progress.step(spec_id, "parity check")
         parity = verify.parity(
-            model_path,
+            exported,
             features_path,
             reference.inputs,
             reference.logits,
             reference.features,
             PARITY_TOLERANCE,
         )
-        files = (model_file(model_path, MODEL_FILE), model_file(features_path, FEATURES_FILE))
+        files = (model_file(exported, MODEL_FILE), model_file(features_path, FEATURES_FILE))
         write_atomic(folder / CONFIG_FILE, config_text(spec, classes(spec)).encode())
+        (folder / VERSION).mkdir()
+        exported.rename(folder / MODEL_FILE)
         manifest = manifest_for(spec, weights, files, layers, parity, verify.onnxruntime_version())
         write_manifest(folder, manifest)
         publish(folder, net_dir(root, spec_id))
