@@ -84,7 +84,7 @@ class ModelStore:
         self._choice_lock = threading.Lock()
         self._requested: dict[SessionKey, tuple[Manifest, Which]] = {}
         self._loads: dict[SessionKey, Future[Loaded]] = {}
-        self._loads_lock = threading.Lock()
+        self._loads_lock = threading.RLock()  # a done callback may run inside it
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
         self._verifier = verifier if verifier is not None else Verifier()
         self._digests = self._verifier.cache

@@ -210,7 +210,7 @@ def test_offline_the_build_says_so_and_falls_back_to_untrained(
     assert said[0].startswith("alexnet-torchvision: offline: pretrained weights could not be")
     assert "falling back to untrained" in said[0]
     manifest = json.loads((root / "alexnet-torchvision" / "manifest.json").read_text())
-    assert manifest["weights"]["kind"] == "untrained"
+    assert manifest["weights"]["state"] == "not_downloaded"
     assert manifest["weights"]["seed"] == 0
     assert manifest["weights"]["note"].startswith("offline")
     assert leftovers(root, tmp_path / "cache") == []
