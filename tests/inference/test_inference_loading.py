@@ -3,6 +3,7 @@ within its own deadline (Settings.load_deadline_s), apart from the queue deadlin
 gets ModelLoading (503 model_loading, Retry-After); the load goes on and the next request runs."""
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,18 @@ class SlowOpen:
         return ort_session(path, providers, options)
 
 
+def loaded(service: InferenceService) -> bool:
+    return any(model.loaded for model in service.status().models if model.id == NET)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll until ``condition`` holds: a wait for state, never a timing assertion."""
+    give_up = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < give_up, "the service never reached the expected state"
+        time.sleep(0.01)
+
+
 def test_a_load_past_the_load_deadline_is_model_loading_not_overloaded(
     make_service: Callable[..., InferenceService], images: Any
 ) -> None:
@@ -39,7 +52,7 @@ def test_a_load_past_the_load_deadline_is_model_loading_not_overloaded(
     try:
         with pytest.raises(ModelLoading) as refused:
             service.predict(NET, data)
-        assert slow.started.is_set()
+        assert slow.started.wait(timeout=60)  # the load goes on: it reaches ORT (after hashing)
         assert refused.value.http_status == 503
         assert refused.value.code == "model_loading"
         assert refused.value.retry_after_s == 1
@@ -47,7 +60,8 @@ def test_a_load_past_the_load_deadline_is_model_loading_not_overloaded(
         assert service.status().queue.waiting == 0  # nothing queued: it waited for the load
     finally:
         slow.release.set()
-    answer = service.predict(NET, data)  # the load went on; this request finds it done
+    wait_until(lambda: loaded(service))  # the load went on without any request waiting
+    answer = service.predict(NET, data)  # and the next request finds it done
     assert len(answer.top5) == 5
 
 
