@@ -17,8 +17,9 @@ UnknownModel, ModelUnavailable, ModelLoading, Overloaded, InferenceTimeout, Infe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,3 +65,12 @@ class InferenceBackend(Protocol):
     def close(self) -> None:
         """Stop serving; calls still waiting are refused (Overloaded)."""
         ...
+
+
+@runtime_checkable
+class AnnouncesArrivals(Protocol):
+    """Optional, beside InferenceBackend: a backend that batches may learn of a request while its
+    upload still decodes (the service enters ``arriving`` before decoding, then calls ``run``
+    in the same thread). The local backend does; a backend without it loses nothing else."""
+
+    def arriving(self, model_id: str, outputs: Outputs) -> AbstractContextManager[None]: ...

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from app.inference import heatmaps
-from app.inference.backend import BatchOutput, InferenceBackend, Outputs
+from app.inference.backend import AnnouncesArrivals, BatchOutput, InferenceBackend, Outputs
 from app.inference.errors import ModelUnavailable
 from app.inference.images import decode, preprocess
 from app.inference.integrity import Verifier
@@ -136,11 +136,10 @@ class InferenceService:
         """The nets' manifests (refusing an unknown or unavailable net before decoding), each
         announced to a backend that batches while uploads decode."""
         manifests = [self._backend.manifest(model_id) for model_id in model_ids]
-        announce = getattr(self._backend, "arriving", None)
         with ExitStack() as stack:
-            if announce is not None:
+            if isinstance(self._backend, AnnouncesArrivals):
                 for model_id in model_ids:
-                    stack.enter_context(announce(model_id, outputs))
+                    stack.enter_context(self._backend.arriving(model_id, outputs))
             yield manifests
 
     def _decode(self, image_bytes: bytes) -> Decoded:
