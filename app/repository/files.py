@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from app.repository.layout import RETIRED_SUFFIX, STAGING_SUFFIX
 
+# What tempfile.mkdtemp names our folders: "." + a net id + "." + 8 random characters.
+_OURS = re.compile(r"\.[a-z0-9][a-z0-9-]*\.[a-z0-9_]{8}")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 
@@ -75,7 +78,8 @@ def sweep(root: Path) -> list[Path]:
     removed = []
     for suffix in (STAGING_SUFFIX, RETIRED_SUFFIX):
         for path in root.glob(f".*{suffix}"):
-            if path.is_dir() and not path.is_symlink():
+            ours = _OURS.fullmatch(path.name.removesuffix(suffix))
+            if ours and path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     return removed

@@ -330,30 +330,33 @@ def test_a_second_build_is_a_quick_no_op(repo: Path, checkpoint: Path, scratch: 
     outcomes += build_models([PRETRAINED], weights=str(checkpoint), root=root, say=lambda _: None)
     assert [outcome.status for outcome in outcomes] == ["up to date"] * len(ALL)
     assert stamps(root, lock=False) == before
-    assert not [p for p in root.rglob("*") if p.name.endswith(".partial")]
+    assert not [p for p in root.rglob("*") if p.name.endswith((".partial", ".staging"))]
 
 
-def left_by_a_killed_build(folder: Path, name: str) -> Path:
-    """A temporary file named as a build names them, that no build will ever clean up itself."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
-    os.close(handle)
-    return Path(path)
+def left_by_a_killed_build(root: Path, spec_id: str) -> Path:
+    """A staging folder named as a build names them, with a half-written export in it, that no
+    build will ever clean up itself (SIGKILL runs no clean-up)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".{spec_id}.", suffix=".staging", dir=root))
+    (folder / ".model.onnx").write_bytes(b"half an export")
+    return folder
 
 
-def test_any_build_removes_what_a_killed_build_left_in_every_net(repo: Path, scratch: Path) -> None:
+def test_any_build_removes_what_a_killed_build_left_for_every_net(
+    repo: Path, scratch: Path
+) -> None:
     root = copy_of(repo, scratch, ["alexnet-lecture", "zfnet-lecture"])
     # One net that was built before, one whose first build was killed; neither is built now.
-    killed = [root / "zfnet-lecture", root / "vgg16"]
-    stale = [left_by_a_killed_build(f, n) for f in killed for n in ("model.onnx", "config.pbtxt")]
-    not_ours = [killed[0] / "notes.partial.txt", killed[0] / ".notes.partial"]
-    not_ours.append(killed[1] / "model.onnx.partial")
+    stale = [left_by_a_killed_build(root, spec_id) for spec_id in ("zfnet-lecture", "vgg16")]
+    (root / ".notes.staging").mkdir()  # a folder of a user's, named alike
+    not_ours = [root / "notes.staging.txt", root / ".notes.staging" / "notes.txt"]
+    not_ours.append(root / "zfnet-lecture.staging")
     for path in not_ours:
         path.write_text("a user's file")
     [outcome] = build_models(["alexnet-lecture"], untrained=True, root=root, say=lambda _: None)
     assert outcome.status == "up to date", outcome
     assert [path for path in stale if path.exists()] == []
     assert [path.read_text() for path in not_ours] == ["a user's file"] * len(not_ours)
+    assert (root / "zfnet-lecture" / "manifest.json").is_file()  # the built net is untouched
 
 
 def test_a_damaged_file_of_the_right_size_is_rebuilt(repo: Path, scratch: Path) -> None:
