@@ -210,11 +210,11 @@ def test_models_build_refuses_bad_arguments_on_stderr(
 def test_models_build_without_torch_says_which_extra(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "app.nets.repository", None)  # as if torch were missing
+    monkeypatch.setitem(sys.modules, "app.building.build", None)  # as if torch were missing
     real_import = builtins.__import__
 
     def no_torch(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "app.nets.repository":
+        if name == "app.building.build":
             raise ModuleNotFoundError("No module named 'torch'", name="torch")
         return real_import(name, *args, **kwargs)
 

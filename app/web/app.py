@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__ as app_version
+from app.building.background import start_background_build
 from app.core.timeline import timeline
-from app.inference.background import start_background_build
 from app.inference.service import InferenceService
 from app.settings import Settings, get_settings
 from app.specs import builtin_registry

@@ -1,0 +1,90 @@
+"""Loading is not queueing: a request for a net whose session is loading waits for the load
+within its own deadline (Settings.load_deadline_s), apart from the queue deadline, and past it
+gets ModelLoading (503 model_loading, Retry-After); the load goes on and the next request runs."""
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.inference.errors import ModelLoading
+from app.inference.service import InferenceService
+from app.inference.sessions import OrtSession, ort_session
+
+NET = "alexnet-lecture"
+
+
+class SlowOpen:
+    """An ``open_session`` that holds each load until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, path: Path, providers: list[str], options: Any) -> OrtSession:
+        self.started.set()
+        assert self.release.wait(timeout=120)
+        return ort_session(path, providers, options)
+
+
+def loaded(service: InferenceService) -> bool:
+    return any(model.loaded for model in service.status().models if model.id == NET)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll until ``condition`` holds: a wait for state, never a timing assertion."""
+    give_up = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < give_up, "the service never reached the expected state"
+        time.sleep(0.01)
+
+
+def test_a_load_past_the_load_deadline_is_model_loading_not_overloaded(
+    make_service: Callable[..., InferenceService], images: Any
+) -> None:
+    slow = SlowOpen()
+    # A queue deadline far shorter than the load deadline: the wait must not count against it.
+    service = make_service(open_session=slow, load_deadline_s=0.5, queue_deadline_s=0.1)
+    data = images.encode(images.photo_like(), "PNG")
+    try:
+        with pytest.raises(ModelLoading) as refused:
+            service.predict(NET, data)
+        assert slow.started.wait(timeout=60)  # the load goes on: it reaches ORT (after hashing)
+        assert refused.value.http_status == 503
+        assert refused.value.code == "model_loading"
+        assert refused.value.retry_after_s == 1
+        assert "still loading" in str(refused.value)
+        assert service.status().queue.waiting == 0  # nothing queued: it waited for the load
+    finally:
+        slow.release.set()
+    wait_until(lambda: loaded(service))  # the load went on without any request waiting
+    answer = service.predict(NET, data)  # and the next request finds it done
+    assert len(answer.top5) == 5
+
+
+def test_a_load_within_the_load_deadline_is_not_a_queue_timeout(
+    make_service: Callable[..., InferenceService], images: Any
+) -> None:
+    """The load takes longer than the whole queue deadline, and the request still succeeds."""
+    slow = SlowOpen()
+    service = make_service(open_session=slow, load_deadline_s=60, queue_deadline_s=0.2)
+    data = images.encode(images.photo_like(), "PNG")
+    done = threading.Event()
+
+    def release_once_loading() -> None:
+        assert slow.started.wait(timeout=60)
+        assert not done.wait(timeout=0.5)  # the request is waiting, past the queue deadline
+        slow.release.set()
+
+    thread = threading.Thread(target=release_once_loading)
+    thread.start()
+    try:
+        answer = service.predict(NET, data)
+    finally:
+        done.set()
+        slow.release.set()
+        thread.join()
+    assert len(answer.top5) == 5
