@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from app.nets.builder import DEFAULT_SEED, build
+from app.nets.describe import spec_fingerprint
 from app.nets.export import OUTPUT_NAME, export
-from app.nets.repository import spec_fingerprint
 from app.nets.weights import sha256_of
 from app.specs import Spec, builtin_registry
 
