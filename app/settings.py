@@ -72,6 +72,9 @@ class Settings(BaseSettings):
 
     # A user's spec (POST /api/analyze), e.g. CONVATLAS_SPEC_LIMITS__MAX_LAYERS=64.
     spec_limits: SpecLimits = SpecLimits()
+    # Recent users' tables are kept for the editor, which re-sends unchanged specs: at most this
+    # many bytes in all (key and answer JSON), however large each table is.
+    analyze_cache_bytes: int = Field(default=16 * MIB, ge=0)
 
     # Dynamic batching (docs/inference.md): concurrent requests for one net share one ONNX Runtime
     # run of at most batch_max images. The worker waits at most batch_wait_ms after the oldest

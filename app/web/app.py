@@ -25,7 +25,7 @@ from app.settings import Settings, get_settings
 from app.specs import builtin_registry
 from app.web.assets import Assets, serve_static
 from app.web.caching import VaryOnceMiddleware
-from app.web.catalog import lecture_entries, summaries, table_json
+from app.web.catalog import ANALYSIS_CACHE, lecture_entries, summaries, table_json
 from app.web.errors import declare_common_errors, install_error_handlers
 from app.web.head import HeadAsGetMiddleware
 from app.web.limits import BodyLimitMiddleware, Drain, DrainMiddleware, UploadAdmissionMiddleware
@@ -225,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     assets = Assets(settings.static_dir)
     app.state.settings = settings
+    ANALYSIS_CACHE.resize(settings.analyze_cache_bytes)
     app.state.assets = assets
     app.state.templates = make_templates(settings.templates_dir, assets)
     app.state.drain = Drain(settings.shutdown_grace_s)
