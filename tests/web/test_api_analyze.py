@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -12,6 +14,7 @@ from app.core.calculator import analyze
 from app.core.formatting import to_csv
 from app.settings import Settings
 from app.web.app import create_app
+from app.web.catalog import decode_spec, encode_spec
 
 from .support import error_of
 
@@ -227,3 +230,17 @@ def test_the_check_has_no_layers_before_when_nothing_before_is_valid(
     body = client.post("/api/analyze/check", json=spec).json()
     assert body["valid"] is False
     assert body["valid_before"] is None
+
+
+def test_a_formula_name_from_a_shared_link_downloads_defused(client: TestClient) -> None:
+    """A ?spec= link carries a layer named as a formula; the editor it opens posts that spec for
+    its CSV download, whose name cells start with an apostrophe (issue 14)."""
+    for lead in ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
+        name = f'{lead}HYPERLINK("https://evil.example","x")'
+        spec = {**TINY, "name": name, "layers": [{**TINY["layers"][0], "name": name}]}
+        page = client.get("/custom", params={"spec": encode_spec(spec)})
+        assert page.status_code == 200
+        shared = decode_spec(encode_spec(spec), 1 << 20)  # what the page's editor holds
+        response = client.post("/api/analyze", params={"format": "csv"}, json=shared)
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert rows[1][1] == "'" + name, repr(lead)
