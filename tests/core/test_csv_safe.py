@@ -30,7 +30,16 @@ def test_each_leading_character_is_defused(lead: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "cell", ["conv1", "", "a=b", " =1", "'quoted", "\u2212 minus sign", "\u230a(224 \u2212 11)/4\u230b + 1 = 54"]
+    "cell",
+    [
+        "conv1",
+        "",
+        "a=b",
+        " =1",
+        "'quoted",
+        "\u2212 minus sign",
+        "\u230a(224 \u2212 11)/4\u230b + 1 = 54",
+    ],
 )
 def test_text_that_is_not_a_formula_is_kept(cell: str) -> None:
     assert safe_cell(cell) == cell
