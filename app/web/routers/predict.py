@@ -103,7 +103,8 @@ class PredictMany(BaseModel):
 
 
 def _split_ids(ids: str) -> list[str]:
-    names = [name.strip() for name in ids.split(",") if name.strip()]
+    # One run per net however often it is named (ids=vgg11,vgg11 runs vgg11 once).
+    names = list(dict.fromkeys(name.strip() for name in ids.split(",") if name.strip()))
     if not 1 <= len(names) <= MAX_NETS_PER_UPLOAD:
         message = f"give 1 to {MAX_NETS_PER_UPLOAD} net ids, comma-separated"
         issues = [{"location": "query.ids", "message": message}]
