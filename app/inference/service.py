@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from app.inference import heatmaps
+from app.inference.decode_budget import decode_budget
 from app.inference.errors import ModelUnavailable, UnknownModel
 from app.inference.images import decode, preprocess
 from app.inference.integrity import (
@@ -111,6 +112,7 @@ class InferenceService:
         to make runs stall, raise or return NaN. ``verifier`` hashes the model files in the
         background (by default one over the process's shared digest cache); it starts now."""
         self._settings = settings
+        self._budget = decode_budget(settings)
         self._root = settings.models_dir
         self._known = list(known_ids) if known_ids is not None else builtin_registry().ids()
         self._sessions = SessionCache(settings.model_cache_bytes)
@@ -238,7 +240,9 @@ class InferenceService:
     def _decode(self, image_bytes: bytes) -> Decoded:
         started = time.perf_counter()
         settings = self._settings
-        image = decode(image_bytes, settings.max_image_pixels, settings.max_image_aspect)
+        image = decode(
+            image_bytes, settings.max_image_pixels, settings.max_image_aspect, self._budget
+        )
         return Decoded(image, started, (time.perf_counter() - started) * 1000)
 
     def _enqueue(
