@@ -12,15 +12,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 import httpx
-
-T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
@@ -63,16 +61,6 @@ def proc_status(pid: int, name: str) -> int:
         if line.startswith(f"{name}:"):
             return int(line.split()[1]) * 1024
     raise LookupError(name)
-
-
-def peak_growth(pid: int, action: Callable[[], T]) -> tuple[T, int]:
-    """What ``action`` returns, and how far the process's peak RSS rose above its RSS while it
-    ran: the kernel's high-water mark (VmHWM) is reset to the current RSS first (writing 5 to
-    /proc/<pid>/clear_refs), so each measurement is of this action alone."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-    before = proc_status(pid, "VmRSS")
-    result = action()
-    return result, proc_status(pid, "VmHWM") - before
 
 
 @dataclass
