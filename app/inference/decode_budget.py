@@ -66,8 +66,9 @@ def _conversion_bytes(mode: str, pixels: int, transparent: bool) -> int:
     if mode == "RGB" and not transparent:
         return 0
     if mode in SIXTEEN_BIT:
-        # the array of the values, (for 32-bit: its clipped copy,) the high byte, RGB
-        return pixels * (stored_bytes(mode) * (2 if mode == "I" else 1) + 1 + 4)
+        # the array of the values, (for 32-bit: its clipped copy,) the high byte, the L picture
+        # made of it, RGB
+        return pixels * (stored_bytes(mode) * (2 if mode == "I" else 1) + 1 + 1 + 4)
     if mode in {"RGBA", "LA", "La", "PA", "P"} or transparent:
         return pixels * (4 + 4)  # the RGBA to composite, and the RGB it is composited onto
     return pixels * 4  # convert("RGB")
@@ -76,7 +77,7 @@ def _conversion_bytes(mode: str, pixels: int, transparent: bool) -> int:
 def _before_reduce_bytes(mode: str, pixels: int, transparent: bool) -> int:
     """The full-size copies still made when the picture is reduced before converting."""
     if mode in SIXTEEN_BIT:
-        return pixels * (stored_bytes(mode) * (2 if mode == "I" else 1) + 1)
+        return pixels * (stored_bytes(mode) * (2 if mode == "I" else 1) + 1 + 1)
     if mode not in REDUCIBLE or (transparent and mode != "RGBA"):
         return pixels * 4  # to RGBA or RGB first
     return 0

@@ -1043,7 +1043,10 @@ def decode_budget(ctx: Context) -> Result:
 
         answers = asyncio.run(eight())
         growth = live.peak() - before
+        # The shared budget bounds the decodes; the batch of eight then runs through the net,
+        # and the server holds the uploads' bodies, outside it: one upload's bound for those.
         shared = DEFAULTS.decode_memory_bytes
+        bound = shared + 250 * 1000 * 1000
         result.check(
             "eight reduced 16-bit 5000x5000 at once",
             "200 (or 503 + Retry-After)",
@@ -1052,9 +1055,9 @@ def decode_budget(ctx: Context) -> Result:
         )
         result.check(
             "peak RSS growth for the eight",
-            f"< the shared budget ({mib(shared)})",
+            f"< the shared decode budget ({mib(shared)}) + 250 MB",
             mib(growth),
-            growth < shared,
+            growth < bound,
         )
     return result
 
