@@ -11,15 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.hostile_images import (
-    animated_webp,
-    chunk_flood_png,
-    greyscale16_png,
-    lossless_webp,
-    many_scan_jpeg,
-    rgba_png,
-    rle_bmp,
-)
+from scripts import hostile_images as hostile
 from scripts.liveserver import LiveServer
 
 from .test_limits_server import serving
@@ -28,14 +20,14 @@ NET = "alexnet-lecture"
 MB = 1_000_000
 MAX_GROWTH = 250 * MB
 CASES = {
-    "animated WebP, 3 frames of 5000x5000": (animated_webp, 413, "over_budget"),
-    "lossless WebP, 7000x7000": (lossless_webp, 413, "over_budget"),
-    "16-bit greyscale PNG, 7000x7000": (greyscale16_png, 413, "over_budget"),
-    "16-bit greyscale PNG, 5000x5000 (reduced)": (lambda: greyscale16_png(5000), 200, None),
-    "RGBA PNG, 4000x4000 (reduced)": (lambda: rgba_png(4000), 200, None),
-    "RLE8 BMP": (rle_bmp, 422, "slow_encoding"),
-    "progressive JPEG of 1,009 scans": (many_scan_jpeg, 422, "slow_encoding"),
-    "PNG of 200,000 chunks": (chunk_flood_png, 422, "slow_encoding"),
+    "animated WebP, 3 frames of 5000x5000": (hostile.animated_webp, 413, "over_budget"),
+    "lossless WebP, 7000x7000": (hostile.lossless_webp, 413, "over_budget"),
+    "16-bit greyscale PNG, 7000x7000": (hostile.greyscale16_png, 413, "over_budget"),
+    "16-bit greyscale PNG, 5000x5000 (reduced)": (lambda: hostile.greyscale16_png(5000), 200, None),
+    "RGBA PNG, 4000x4000 (reduced)": (lambda: hostile.rgba_png(4000), 200, None),
+    "RLE8 BMP": (hostile.rle_bmp, 422, "slow_encoding"),
+    "progressive JPEG of 1,009 scans": (hostile.many_scan_jpeg, 422, "slow_encoding"),
+    "PNG of 200,000 chunks": (hostile.chunk_flood_png, 422, "slow_encoding"),
 }
 
 
@@ -69,7 +61,7 @@ def test_each_hostile_picture_is_answered_within_the_memory_bound(
 
 
 def test_twenty_slow_encodings_at_once_leave_healthz_answering(server: LiveServer) -> None:
-    bodies = [rle_bmp(), many_scan_jpeg(), chunk_flood_png()] * 7
+    bodies = [hostile.rle_bmp(), hostile.many_scan_jpeg(), hostile.chunk_flood_png()] * 7
     with concurrent.futures.ThreadPoolExecutor(max_workers=21) as pool:
         uploads = [pool.submit(_post, server, body) for body in bodies[:20]]
         probes = [httpx.get(f"{server.url}/healthz", timeout=10) for _ in range(10)]
