@@ -60,6 +60,13 @@ class Settings(BaseSettings):
 
     # Uploaded images: decoded only up to this many pixels (a decompression bomb is refused).
     max_image_pixels: int = Field(default=50_000_000, ge=1)
+    # Memory for decoding one picture, estimated from its header before decoding
+    # (app/inference/decode_budget.py): over it, the picture is reduced while it is converted
+    # where that brings it under, else refused (413). Every decode in progress shares
+    # decode_memory_bytes; one that does not fit waits up to decode_wait_s, then gets 503.
+    decode_budget_bytes: int = Field(default=160 * MIB, ge=MIB)
+    decode_memory_bytes: int = Field(default=1 * GIB, ge=MIB)
+    decode_wait_s: float = Field(default=5.0, gt=0)
     # Feature maps: the most active channels shown per layer, each at most this many pixels a side.
     feature_maps_top_k: int = Field(default=6, ge=1, le=16)
     feature_map_side: int = Field(default=32, ge=4, le=64)
@@ -72,6 +79,9 @@ class Settings(BaseSettings):
 
     # A user's spec (POST /api/analyze), e.g. CONVATLAS_SPEC_LIMITS__MAX_LAYERS=64.
     spec_limits: SpecLimits = SpecLimits()
+    # Recent users' tables are kept for the editor, which re-sends unchanged specs: at most this
+    # many bytes in all (key and answer JSON), however large each table is.
+    analyze_cache_bytes: int = Field(default=16 * MIB, ge=0)
 
     # Dynamic batching (docs/inference.md): concurrent requests for one net share one ONNX Runtime
     # run of at most batch_max images. The worker waits at most batch_wait_ms after the oldest

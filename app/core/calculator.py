@@ -21,7 +21,7 @@ from app.core import layers as rules
 from app.core.errors import LayerError, SpecInvalid, SpecIssue, issues_from_validation
 from app.core.lecture import UnknownPlaceholder, basis, filler, verdict, volume_list, volume_text
 from app.core.limits import SpecLimits, check_spec_limits, check_table_limits
-from app.core.table import Formula, LayerRow, Table, Totals, Unstated, Verdict, Warning
+from app.core.table import Basis, Formula, LayerRow, Table, Totals, Unstated, Verdict, Warning
 from app.specs.models import (
     PARAMETRIC_KINDS,
     Conv,
@@ -172,20 +172,50 @@ def _totals(spec: Spec, rows: list[LayerRow]) -> Totals:
     )
 
 
+def _figure_verdict(
+    figure: LectureFigure,
+    exact: int | list[int],
+    how: Basis,
+    computation: str | None,
+    fill: Fill,
+    field: str,
+    row: LayerRow | None = None,
+) -> Verdict:
+    """One figure's verdict; arithmetic it cannot do (a float overflow, an integer past Python's
+    digit limit, a decimal error) is a SpecInvalid naming the figure, never a traceback. The
+    limits (limits.py) keep a user's figures far from these; this holds without them too."""
+    try:
+        return verdict(figure, exact, how, computation, fill)
+    except UnknownPlaceholder:
+        raise
+    except (ArithmeticError, ValueError) as error:
+        stated = "factors" if figure.factors is not None else "value"
+        message = f"this figure's {stated} is too large to compute: {error}"
+        issue = SpecIssue(
+            index=None if row is None else row.index,
+            name=None if row is None else row.name,
+            field=f"{field}.{stated}",
+            message=message,
+        )
+        raise SpecInvalid([issue]) from None
+
+
 def _layer_verdicts(spec: Spec, rows: list[LayerRow], fill: Fill) -> list[LayerRow]:
     from_lecture = spec.simplifies is not None
     return [
         row.model_copy(
             update={
                 "lecture": [
-                    verdict(
+                    _figure_verdict(
                         figure,
                         _layer_figure_value(figure, row, layer),
                         basis(figure.quantity, from_lecture),
                         _layer_computation(figure.quantity, row),
                         fill,
+                        f"lecture.{position}",
+                        row,
                     )
-                    for figure in layer.lecture
+                    for position, figure in enumerate(layer.lecture)
                 ]
             }
         )
@@ -262,14 +292,15 @@ def _warnings(rows: list[LayerRow]) -> list[Warning]:
 def _spec_verdicts(spec: Spec, rows: list[LayerRow], totals: Totals, fill: Fill) -> list[Verdict]:
     from_lecture = spec.simplifies is not None
     return [
-        verdict(
+        _figure_verdict(
             figure,
             _spec_figure_value(figure, spec, totals),
             basis(figure.quantity, from_lecture),
             _spec_computation(figure.quantity, rows, totals),
             fill,
+            f"lecture.{position}",
         )
-        for figure in spec.lecture
+        for position, figure in enumerate(spec.lecture)
     ]
 
 

@@ -11,13 +11,12 @@ Pure Python (stdlib + pydantic): the API and the pages only present what this re
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
 
+from app.core.csv_safe import csv_text
 from app.core.formatting import volume
 from app.core.table import Frozen, LayerRow, Table
 from app.specs.models import AvgPool, Layer, MaxPool, Spec, Volume
@@ -284,20 +283,17 @@ def _change_text(change: Change) -> str:
 
 def to_csv(comparison: Comparison) -> str:
     """One row per aligned stage; volumes in the lecture's W x H x D order."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in comparison.stages:
-        writer.writerow(
-            [
-                row.position,
-                row.category,
-                row.status,
-                *_side_cells(row.a),
-                *_side_cells(row.b),
-                row.params_delta,
-                row.macs_delta,
-                "; ".join(_change_text(change) for change in row.changes),
-            ]
-        )
-    return buffer.getvalue()
+    rows = (
+        [
+            row.position,
+            row.category,
+            row.status,
+            *_side_cells(row.a),
+            *_side_cells(row.b),
+            row.params_delta,
+            row.macs_delta,
+            "; ".join(_change_text(change) for change in row.changes),
+        ]
+        for row in comparison.stages
+    )
+    return csv_text(CSV_COLUMNS, rows)

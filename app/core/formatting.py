@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
+from app.core.csv_safe import csv_text
 from app.core.numbers import si_count
 from app.core.table import LayerRow, Table
 
@@ -66,17 +64,11 @@ def _csv_cells(row: LayerRow) -> list[object]:
 
 def to_csv(table: Table) -> str:
     """One row per layer, then a TOTAL row; numbers are plain integers for spreadsheets."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in table.layers:
-        writer.writerow(_csv_cells(row))
     totals = table.totals
     total_cells: list[object] = ["", "TOTAL", "", *[""] * 6]
     total_cells += [totals.weights, totals.biases, totals.params, totals.macs, totals.flops]
     total_cells += [totals.activations, totals.activation_bytes, "", "", "", "", ""]
-    writer.writerow(total_cells)
-    return buffer.getvalue()
+    return csv_text(CSV_COLUMNS, [*(_csv_cells(row) for row in table.layers), total_cells])
 
 
 def to_json(table: Table) -> str:

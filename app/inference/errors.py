@@ -108,7 +108,9 @@ class ImageRejected(InferenceError):
     """An upload that is not an image we can read: ``code`` is stable, ``message`` is for people.
 
     Codes: ``empty``, ``undecodable`` and ``too_elongated`` (422), ``unsupported_format`` and
-    ``unsupported_mode`` (415), ``too_large`` (413: more pixels than Settings.max_image_pixels).
+    ``unsupported_mode`` (415), ``too_large`` (413: more pixels than Settings.max_image_pixels),
+    ``over_budget`` (413: decoding would take more memory than Settings.decode_budget_bytes),
+    ``slow_encoding`` (422: an encoding refused before decoding, slow_encodings.py).
     """
 
     STATUS: ClassVar[dict[str, int]] = {
@@ -118,6 +120,8 @@ class ImageRejected(InferenceError):
         "unsupported_format": 415,
         "unsupported_mode": 415,
         "too_large": 413,
+        "over_budget": 413,
+        "slow_encoding": 422,
     }
 
     def __init__(self, code: str, message: str) -> None:

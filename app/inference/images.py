@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 import warnings
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from app.inference.decode_budget import SIXTEEN_BIT, DecodeBudget, estimate
 from app.inference.errors import ImageRejected
+from app.inference.slow_encodings import check_encoding
 from app.repository.manifest import Preprocess
 
 ACCEPTED = "JPEG, PNG, GIF, BMP or WebP"
 WHITE = (255, 255, 255)
-SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+SIXTEEN_BIT_MODES = SIXTEEN_BIT
+# Reduced right after decoding (a factor > 1 only when the budget needs it): every mode reduce()
+# takes except 16-bit ones (their high byte is taken first) and a colour-key transparency.
+EARLY_REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 # What Pillow raises on damaged data. Its warnings about damaged data (a corrupt EXIF block, a
 # malformed MPO) are caught too where they are raised: under ``python -W error`` they would
@@ -83,18 +89,49 @@ def refused_kind(data: bytes) -> str:
     return "not an image in an accepted format"
 
 
-def decode(data: bytes, max_pixels: int, max_aspect: float = DEFAULT_MAX_ASPECT) -> Image.Image:
-    """The upload as an upright 8-bit RGB image, or ImageRejected saying why not."""
+def decode(
+    data: bytes,
+    max_pixels: int,
+    max_aspect: float = DEFAULT_MAX_ASPECT,
+    budget: DecodeBudget | None = None,
+) -> Image.Image:
+    """The upload as an upright 8-bit RGB image, or ImageRejected saying why not. With a
+    ``budget`` (decode_budget.py) the memory the decode will take is estimated from the header
+    first: refused over the per-picture budget, reduced where that brings it under, and
+    reserved from the budget every decode in progress shares (Overloaded when it stays full)."""
     if not data:
         raise ImageRejected("empty", "the upload is empty")
     image = _open(data, max_pixels, max_aspect)
+    if budget is None:
+        return _decoded(image, max_pixels, 1)
+    transparent = "transparency" in image.info
+    found = estimate(image.width, image.height, image.mode, image.format or "", transparent)
+    nbytes, factor = budget.plan(found, image.format or "")
+    with budget.memory.reserve(nbytes, budget.wait_s):
+        return _decoded(image, max_pixels, factor)
+
+
+def _decoded(image: Image.Image, max_pixels: int, factor: int) -> Image.Image:
+    """Decode (the first frame only), reduce by ``factor`` as early as the mode allows, then
+    turn upright and into 8-bit RGB."""
     try:
         image.load()
     except BOMB_ERRORS:
         raise ImageRejected("too_large", f"more than {max_pixels} pixels") from None
     except (*READ_ERRORS, Warning) as error:
         raise ImageRejected("undecodable", f"the image data is damaged: {error}") from None
-    return to_rgb(upright(image))
+    if factor > 1 and image.mode in EARLY_REDUCIBLE and "transparency" not in image.info:
+        image, factor = reduced(image, factor), 1
+    return to_rgb(upright(image), factor)
+
+
+def reduced(image: Image.Image, factor: int) -> Image.Image:
+    """``image`` shrunk by a whole factor (a box filter), keeping its info (EXIF, ICC)."""
+    if factor == 1:
+        return image
+    small = image.reduce(factor)
+    small.info = dict(image.info)
+    return small
 
 
 def _open(data: bytes, max_pixels: int, max_aspect: float) -> Image.Image:
@@ -103,6 +140,7 @@ def _open(data: bytes, max_pixels: int, max_aspect: float) -> Image.Image:
     if kind is None:
         message = f"{refused_kind(data)}; accepted: {ACCEPTED}"
         raise ImageRejected("unsupported_format", message)
+    check_encoding(kind, data)
     try:
         image = Image.open(io.BytesIO(data), formats=[kind])
     except BOMB_ERRORS:  # Pillow's own check, inside open(): same verdict as ours
@@ -138,42 +176,59 @@ def upright(image: Image.Image) -> Image.Image:
     return image
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """8-bit RGB: alpha composited over white, 16-bit scaled, CMYK through its ICC profile."""
+def to_rgb(image: Image.Image, factor: int = 1) -> Image.Image:
+    """8-bit RGB: alpha composited over white, 16-bit scaled, CMYK through its ICC profile;
+    reduced by ``factor`` as soon as the mode allows."""
     if image.mode in SIXTEEN_BIT_MODES:
-        return _sixteen_bit_to_rgb(image)
+        return _sixteen_bit_to_rgb(image, factor)
     if image.mode in ALPHA_MODES or "transparency" in image.info:
-        return _over_white(image)
+        return _over_white(image, factor)
     if image.mode == "RGB":
-        return image
+        return reduced(image, factor)
     if image.mode == "CMYK" and image.info.get("icc_profile"):
-        return _cmyk_with_profile(image)
+        return reduced(_cmyk_with_profile(image), factor)
     try:
-        return image.convert("RGB")
+        return reduced(image.convert("RGB"), factor)
     except ValueError as error:
         raise ImageRejected(
             "unsupported_mode", f"cannot read {image.mode} images: {error}"
         ) from None
 
 
-def _over_white(image: Image.Image) -> Image.Image:
+def _over_white(image: Image.Image, factor: int = 1) -> Image.Image:
     # A transparent pixel's colour is arbitrary (often black, sometimes a hidden picture): white
     # is what a page shows behind it. Palette and tRNS transparency become alpha in convert().
-    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    rgba = reduced(image if image.mode == "RGBA" else image.convert("RGBA"), factor)
     composed = Image.new("RGB", rgba.size, WHITE)
     composed.paste(rgba, mask=rgba)
     return composed
 
 
-def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
+def _high_byte(values: NDArray[np.generic]) -> NDArray[np.uint8]:
+    """Each 16-bit value's high byte, without a wider copy: a 16-bit array is read through a
+    byte view; a 32-bit one (mode I) is clipped to 0..65535 and shifted in its own copy."""
+    if values.dtype.itemsize == 2:
+        order = values.dtype.byteorder
+        big_endian = order == ">" or (order == "=" and sys.byteorder == "big")
+        high = 0 if big_endian else 1
+        pairs: NDArray[np.uint8] = values.view(np.uint8).reshape(*values.shape, 2)
+        return np.ascontiguousarray(pairs[..., high])
+    clipped = np.clip(values, 0, 65535)
+    np.right_shift(clipped, 8, out=clipped)
+    high_bytes: NDArray[np.uint8] = clipped.astype(np.uint8)
+    return high_bytes
+
+
+def _sixteen_bit_to_rgb(image: Image.Image, factor: int = 1) -> Image.Image:
     # Pillow's convert() would clip 0..65535 to 0..255, turning most pixels white; keep the high
     # byte instead, as torchvision's uint16 -> uint8 conversion does.
     values = np.asarray(image)
-    high_byte = (np.clip(values, 0, 65535).astype(np.int64) >> 8).astype(np.uint8)
+    high_byte = _high_byte(values)
     transparent = image.info.get("transparency")
     if isinstance(transparent, int):  # a tRNS grey level: those pixels show the page, white
         high_byte[values == transparent] = 255
-    return Image.fromarray(high_byte).convert("RGB")
+    del values
+    return reduced(Image.fromarray(high_byte), factor).convert("RGB")
 
 
 def _cmyk_with_profile(image: Image.Image) -> Image.Image:

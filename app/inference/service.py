@@ -26,6 +26,7 @@ from PIL import Image
 
 from app.inference import heatmaps
 from app.inference.backend import AnnouncesArrivals, BatchOutput, InferenceBackend, Outputs
+from app.inference.decode_budget import decode_budget
 from app.inference.errors import ModelUnavailable
 from app.inference.images import decode, preprocess
 from app.inference.integrity import Verifier
@@ -75,6 +76,7 @@ class InferenceService:
         Settings.models_dir, opening files with ``open_session`` (tests pass a wrapper to make
         runs stall, raise or return NaN) and verifying them with ``verifier``."""
         self._settings = settings
+        self._budget = decode_budget(settings)
         known = list(known_ids) if known_ids is not None else builtin_registry().ids()
         self._backend: InferenceBackend = backend or LocalBackend(
             settings, known, open_session=open_session, verifier=verifier
@@ -145,7 +147,9 @@ class InferenceService:
     def _decode(self, image_bytes: bytes) -> Decoded:
         started = time.perf_counter()
         settings = self._settings
-        image = decode(image_bytes, settings.max_image_pixels, settings.max_image_aspect)
+        image = decode(
+            image_bytes, settings.max_image_pixels, settings.max_image_aspect, self._budget
+        )
         return Decoded(image, started, (time.perf_counter() - started) * 1000)
 
     def _run(self, manifest: Manifest, decoded: Decoded, outputs: Outputs) -> Ran:

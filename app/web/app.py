@@ -15,7 +15,6 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__ as app_version
 from app.building.background import start_background_build
@@ -25,7 +24,8 @@ from app.settings import Settings, get_settings
 from app.specs import builtin_registry
 from app.web.assets import Assets, serve_static
 from app.web.caching import VaryOnceMiddleware
-from app.web.catalog import lecture_entries, summaries, table_json
+from app.web.catalog import ANALYSIS_CACHE, lecture_entries, summaries, table_json
+from app.web.encoding import NegotiatedGZipMiddleware
 from app.web.errors import declare_common_errors, install_error_handlers
 from app.web.head import HeadAsGetMiddleware
 from app.web.limits import BodyLimitMiddleware, Drain, DrainMiddleware, UploadAdmissionMiddleware
@@ -39,7 +39,7 @@ from app.web.routers import (
     practice,
     predict,
 )
-from app.web.security import SecurityHeadersMiddleware
+from app.web.security import SecuredFastAPI
 from app.web.templating import make_templates
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ def _static_route(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    app = SecuredFastAPI(
         title="ConvAtlas",
         description=DESCRIPTION,
         version=app_version,
@@ -225,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     assets = Assets(settings.static_dir)
     app.state.settings = settings
+    ANALYSIS_CACHE.resize(settings.analyze_cache_bytes)
     app.state.assets = assets
     app.state.templates = make_templates(settings.templates_dir, assets)
     app.state.drain = Drain(settings.shutdown_grace_s)
@@ -234,14 +235,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     _docs_route(app, assets)
     _static_route(app)
-    # The last added runs first: HEAD answered as GET, security headers on every answer, then
-    # shutdown, then the body limits (before any route reads a byte), then the bound on
-    # concurrent uploads.
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # The last added runs first: HEAD answered as GET, then shutdown, then the body limits
+    # (before any route reads a byte), then the bound on concurrent uploads. The security headers
+    # sit outside them all, Starlette's own 500s included (SecuredFastAPI).
+    app.add_middleware(NegotiatedGZipMiddleware, minimum_size=1024)
     app.add_middleware(VaryOnceMiddleware)  # right outside the gzip: it merges the Vary it adds
     app.add_middleware(UploadAdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(DrainMiddleware, drain=app.state.drain)
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
     return app

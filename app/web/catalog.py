@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from app.core.table import Basis, Frozen, Table, Verdict
 from app.core.timeline import timeline
 from app.specs import Spec, UnknownSpecError, Volume, builtin_registry
 from app.specs.models import Source
+from app.web.byte_cache import ByteBoundedCache
 from app.web.responses import Encoded
 from app.web.weights import ServedWeights, file_name, served_weights
 
@@ -250,14 +251,23 @@ def comparison(a: str, b: str) -> Comparison:
     return compare(registry.get(a), builtin_table(a), registry.get(b), builtin_table(b))
 
 
-@lru_cache(maxsize=ANALYZE_CACHE_SIZE)
-def _analyze_canonical(canonical: str, limits: SpecLimits) -> Table:
-    return analyze(json.loads(canonical), limits)
+# Sized by Settings.analyze_cache_bytes when an app is created (create_app).
+ANALYSIS_CACHE: ByteBoundedCache[Table] = ByteBoundedCache(
+    max_bytes=16 * 1024 * 1024, max_entries=ANALYZE_CACHE_SIZE
+)
 
 
 def analyze_cached(raw: object, limits: SpecLimits) -> Table:
-    """A user's table; the editor re-sends unchanged specs, so recent ones are kept."""
-    return _analyze_canonical(json.dumps(raw, sort_keys=True), limits)
+    """A user's table; the editor re-sends unchanged specs, so recent ones are kept, charged
+    the bytes of their key and their answer (ANALYSIS_CACHE is bounded in both)."""
+    canonical = json.dumps(raw, sort_keys=True)
+    key = (canonical, limits)
+    table = ANALYSIS_CACHE.get(key)
+    if table is None:
+        table = analyze(json.loads(canonical), limits)
+        size = len(canonical) + len(table.model_dump_json())
+        ANALYSIS_CACHE.put(key, table, size)
+    return table
 
 
 def _entry(

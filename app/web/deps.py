@@ -15,12 +15,12 @@ from app.core.errors import parse_json
 from app.inference.service import InferenceService
 from app.settings import Settings
 from app.web.errors import ApiError
+from app.web.json_body import require_json, utf8_text
 from app.web.negotiation import preferred
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
-JSON_MEDIA_TYPES = ("application/json", "text/json")
 IMAGE_FIELD = "image"
 # A multipart Content-Type is about 100 characters; a longer one is refused before it is parsed.
 MAX_CONTENT_TYPE = 256
@@ -73,14 +73,13 @@ async def _bounded_chunks(request: Request, limit: int, what: str) -> AsyncItera
 
 async def _spec_body(request: Request, settings: SettingsDep) -> object:
     """The request body as strict JSON, read no further than the analyze limit."""
-    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "send the spec as application/json")
+    require_json(request.headers.get("content-type"), "the spec")
     body = bytearray()
     async for chunk in _bounded_chunks(request, settings.max_body_analyze, "the spec"):
         body += chunk
+    text = utf8_text(bytes(body), "the spec")
     try:
-        return parse_json(bytes(body))
+        return parse_json(text)
     except (UnicodeDecodeError, ValueError) as error:
         issue = {"index": None, "name": None, "field": None, "message": str(error)}
         raise ApiError(422, "invalid_json", f"not valid JSON: {error}", issues=[issue]) from None

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.core.errors import SpecInvalid, SpecIssue
 from app.inference.errors import ImageRejected, InferenceError, UnknownModel
 from app.specs import UnknownSpecError
+from app.web.public import public_text
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,10 @@ def inference_error(error: InferenceError) -> ApiError:
     }
     headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
     present = {key: value for key, value in details.items() if value is not None}
-    return ApiError(error.http_status, error.code, str(error), headers=headers, **present)
+    if "reason" in present:
+        present["reason"] = public_text(present["reason"])
+    message = public_text(str(error))
+    return ApiError(error.http_status, error.code, message, headers=headers, **present)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 Range = tuple[str, str, float]  # type, subtype, quality
 
 
-def _quality(params: list[str]) -> float:
+def quality_of(params: list[str]) -> float:
+    """The ``q`` parameter among a range's or a coding's parameters (1 when absent)."""
     for param in params:
         name, _, value = param.partition("=")
         if name.strip().lower() == "q":
@@ -29,7 +30,7 @@ def parse_accept(header: str) -> list[Range]:
         media_type, *params = item.split(";")
         kind, _, subtype = media_type.strip().lower().partition("/")
         if kind and subtype:
-            ranges.append((kind, subtype, _quality(params)))
+            ranges.append((kind, subtype, quality_of(params)))
     return ranges
 
 

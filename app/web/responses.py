@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from app.core.formatting import to_csv
 from app.core.table import Table
 from app.web.caching import REVALIDATE, content_hash, etag, matches
+from app.web.encoding import gzip_accepted
 
 GZIP_LEVEL = 9
 CSV = "text/csv; charset=utf-8"
@@ -41,7 +42,7 @@ class Encoded:
 
 
 def accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "")
+    return gzip_accepted(request.headers.get("accept-encoding"))
 
 
 def encoded_response(

@@ -8,6 +8,7 @@ script FastAPI writes inline, gets ``script-src 'unsafe-inline'``.
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,3 +49,13 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SecuredFastAPI(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's ServerErrorMiddleware
+    included: that middleware is always the outermost of a Starlette app's own stack and writes
+    the 500 of an unhandled error itself, so a header middleware added the usual way never sees
+    that answer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())

@@ -237,4 +237,5 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         timeout_graceful_shutdown=round(graceful_backstop_s),
+        server_header=False,  # what serves the API is not the client's business
     )

@@ -28,13 +28,20 @@ class Reply:
 
     def code(self) -> str | None:
         """The error envelope's code, if the answer is one."""
+        return self._error_field("code")
+
+    def problem(self) -> str | None:
+        """An image refusal's precise reason (``over_budget``, ``slow_encoding``, ...)."""
+        return self._error_field("problem")
+
+    def _error_field(self, name: str) -> str | None:
         try:
             payload: Any = json.loads(self.body)
         except ValueError:
             return None
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            code = payload["error"].get("code")
-            return code if isinstance(code, str) else None
+            value = payload["error"].get(name)
+            return value if isinstance(value, str) else None
         return None
 
     @property

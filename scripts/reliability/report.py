@@ -25,6 +25,7 @@ class Result:
     setup: str
     criteria: list[Criterion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    table: list[str] = field(default_factory=list)  # markdown lines, shown after the notes
 
     def check(self, what: str, target: str, measured: str, passed: bool) -> None:
         criterion = Criterion(what, target, measured, passed)
@@ -82,4 +83,6 @@ def markdown(results: Sequence[Result]) -> str:
         lines += [f"- {note}" for note in result.notes]
         if result.notes:
             lines.append("")
+        if result.table:
+            lines += [*result.table, ""]
     return "\n".join(lines)

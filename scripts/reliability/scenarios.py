@@ -19,11 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 from PIL import Image
 
 from app.settings import Settings
+from app.web.catalog import encode_spec
 from scripts import liveserver
+from scripts.hostile_images import HOSTILE
 from scripts.reliability import http, server
 from scripts.reliability.http import Probes, Reply
 from scripts.reliability.report import Result, latency, mib, ms, quantile, statuses
@@ -949,6 +952,176 @@ def bad_inputs(_: Context) -> Result:
     return result
 
 
+# 12. Pictures that cost far more to decode than their size (issue 14), and extreme specs.
+
+UNBUDGETED = {"CONVATLAS_DECODE_BUDGET_BYTES": str(64 * 1024 * server.MIB)}
+
+
+def _decode_case(live: server.Server, picture: bytes) -> tuple[Reply, int]:
+    """One upload's answer and the server's peak RSS growth while it ran (VmHWM reset first)."""
+    before = live.rss()
+    live.reset_peak()
+    reply = asyncio.run(upload(live.port, SMALL_NET, picture))
+    return reply, live.peak() - before
+
+
+def _budgeted_and_not(
+    ctx: Context, pictures: dict[str, bytes]
+) -> tuple[dict[str, list[str]], list[int]]:
+    """Each picture on a fresh server with the default budget and on a fresh one without (side
+    by side; fresh, so no picture reuses memory an earlier one freed): the table's cells, and
+    the peak growths with the budget."""
+    rows: dict[str, list[str]] = {name: [] for name in pictures}
+    budgeted: list[int] = []
+    for name, picture in pictures.items():
+        for env in (None, UNBUDGETED):
+            with server.serving(ctx.models_root, env) as live:
+                warm(live.port, SMALL_NET)
+                reply, growth = _decode_case(live, picture)
+            rows[name] += [f"{reply.status} {reply.problem() or ''}".strip(), mib(growth)]
+            if env is None:
+                budgeted.append(growth)
+    return rows, budgeted
+
+
+def decode_budget(ctx: Context) -> Result:
+    result = Result(
+        "decode",
+        "Decode budget: hostile pictures, one at a time and twenty at once",
+        "Each picture of scripts/hostile_images.py uploaded alone to a server with the default "
+        "decode budget (160 MiB a picture, 1 GiB shared) and to one whose per-picture budget is "
+        "64 GiB (in effect none), side by side; peak RSS growth is VmHWM (reset before each) "
+        "less the RSS before. Then twenty slow encodings at once, /healthz probed every 20 ms, "
+        "and eight reduced 16-bit pictures at once against the shared budget.",
+    )
+    pictures = {name: build() for name, build in HOSTILE.items()}
+    rows, growths = _budgeted_and_not(ctx, pictures)
+    result.table.append(
+        "| picture | bytes | budget: answer | growth | no budget: answer | growth |"
+    )
+    result.table.append("|---|---|---|---|---|---|")
+    for name, cells in rows.items():
+        result.table.append(f"| {name} | {len(pictures[name]):,} | " + " | ".join(cells) + " |")
+    worst = max(growths)
+    result.check(
+        "peak RSS growth per picture, with the budget",
+        "< 250 MB",
+        f"max {mib(worst)}",
+        worst < 250e6,
+    )
+    slow = [HOSTILE["RLE8 BMP, 2000x2000"](), HOSTILE["progressive JPEG, 1,000 scans"]()]
+    slow.append(HOSTILE["PNG of 200,000 empty chunks"]())
+    reduced = HOSTILE["16-bit greyscale PNG, 5000x5000"]()
+    with server.serving(ctx.models_root) as live:
+        warm(live.port, SMALL_NET)
+        jobs = [upload(live.port, SMALL_NET, slow[i % 3]) for i in range(20)]
+
+        async def at_once() -> list[Reply]:
+            return await asyncio.gather(*jobs)
+
+        replies, probes = asyncio.run(with_probes(live.port, ["/healthz"], at_once(), every_s=0.02))
+        alive = probes.replies.get("/healthz", [])
+        result.check(
+            "twenty slow encodings at once",
+            "all 422 slow_encoding",
+            statuses(replies),
+            all(r.status == 422 for r in replies),
+        )
+        result.check(
+            "GET /healthz meanwhile",
+            "all 200, p99 < 100 ms",
+            latency(alive),
+            bool(alive)
+            and all(r.status == 200 for r in alive)
+            and quantile([r.seconds for r in alive], 0.99) < 0.1,
+        )
+        before = live.rss()
+        live.reset_peak()
+
+        async def eight() -> list[Reply]:
+            return await asyncio.gather(*[upload(live.port, SMALL_NET, reduced) for _ in range(8)])
+
+        answers = asyncio.run(eight())
+        growth = live.peak() - before
+        # The shared budget bounds the decodes; the batch of eight then runs through the net,
+        # and the server holds the uploads' bodies, outside it: one upload's bound for those.
+        shared = DEFAULTS.decode_memory_bytes
+        bound = shared + 250 * 1000 * 1000
+        result.check(
+            "eight reduced 16-bit 5000x5000 at once",
+            "200 (or 503 + Retry-After)",
+            statuses(answers),
+            only_200_and_503_with_retry_after(answers),
+        )
+        result.check(
+            "peak RSS growth for the eight",
+            f"< the shared decode budget ({mib(shared)}) + 250 MB",
+            mib(growth),
+            growth < bound,
+        )
+    return result
+
+
+EXTREME_SPEC_VALUES = [10**400, -(10**400), 10**4299, 1e308, -1e308, 10**8, 2**63]
+
+
+def spec_extremes(ctx: Context) -> Result:
+    result = Result(
+        "specs",
+        "Extreme spec values",
+        "A spec with a layer figure and a whole-net figure, each numeric field of the figures "
+        "replaced in turn by 10^400, -10^400, 10^4299, +-1e308, 10^8 and 2^63, posted to "
+        "/api/analyze, /api/analyze/check and /custom/table, and opened as a /custom?spec= link.",
+    )
+    base: dict[str, object] = {
+        "name": "extremes",
+        "input": {"height": 32, "width": 32, "channels": 3},
+        "lecture": [
+            {"ref": 1, "says": "x", "quantity": "total_params", "value": 1, "unit": "million"}
+        ],
+        "layers": [
+            {
+                "kind": "conv",
+                "out_channels": 8,
+                "kernel": 3,
+                "lecture": [
+                    {"ref": 2, "says": "y", "quantity": "weights", "factors": [3, 3, 3, 8]}
+                ],
+            }
+        ],
+    }
+    statuses_seen: dict[int, int] = {}
+    largest = 0
+    with server.serving(ctx.models_root) as live:
+        for field in ("value", "decimals", "ref"):
+            for value in EXTREME_SPEC_VALUES:
+                spec = json.loads(json.dumps(base))
+                spec["lecture"][0][field] = value
+                body = json.dumps(spec)
+                for path in ("/api/analyze", "/api/analyze/check", "/custom/table"):
+                    answer = httpx.post(
+                        live.url + path,
+                        content=body,
+                        headers={"content-type": "application/json"},
+                        timeout=30,
+                    )
+                    statuses_seen[answer.status_code] = statuses_seen.get(answer.status_code, 0) + 1
+                    largest = max(largest, len(answer.content))
+                page = live.get(f"/custom?spec={encode_spec(spec)}", 30)
+                statuses_seen[page.status_code] = statuses_seen.get(page.status_code, 0) + 1
+    seen = ", ".join(f"{count} x {status}" for status, count in sorted(statuses_seen.items()))
+    result.check(
+        "answers", "200 or 422, never 5xx", seen, all(status < 500 for status in statuses_seen)
+    )
+    result.check(
+        "largest answer",
+        "< 4 MiB (spec_limits.max_answer_bytes)",
+        f"{largest:,} bytes",
+        largest < DEFAULTS.spec_limits.max_answer_bytes,
+    )
+    return result
+
+
 SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "bad": bad_inputs,
     "burst": burst,
@@ -962,4 +1135,6 @@ SCENARIOS: dict[str, Callable[[Context], Result]] = {
     "faults": faults,
     "shutdown": shutdown,
     "fuzz": fuzzing,
+    "decode": decode_budget,
+    "specs": spec_extremes,
 }

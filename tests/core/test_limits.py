@@ -77,3 +77,69 @@ def test_an_unnamed_layer_over_a_limit_is_named_as_elsewhere() -> None:
     with pytest.raises(SpecInvalid) as caught:
         analyze(raw, LIMITS)
     assert [(i.index, i.name) for i in caught.value.issues] == [(1, "conv1")]
+
+
+FIGURED: dict[str, Any] = {
+    **SMALL,
+    "lecture": [{"ref": 1, "says": "x", "quantity": "total_params", "value": 1}],
+    "layers": [
+        {
+            "kind": "conv",
+            "out_channels": 8,
+            "kernel": 3,
+            "lecture": [{"ref": 2, "says": "y", "quantity": "weights", "factors": [3, 3, 3, 8]}],
+        }
+    ],
+}
+
+
+def _figured(spec_value: object = 1, factors: object = (3, 3, 3, 8)) -> dict[str, Any]:
+    raw = copy.deepcopy(FIGURED)
+    raw["lecture"][0]["value"] = spec_value
+    raw["layers"][0]["lecture"][0]["factors"] = list(factors)  # type: ignore[call-overload]
+    return raw
+
+
+def test_arithmetic_a_figure_cannot_do_names_it_even_without_limits() -> None:
+    """Float overflow and Python's 4,300-digit limit, reached with no limits set (the CLI's
+    analyze): SpecInvalid naming the figure and its field, never a traceback."""
+    with pytest.raises(SpecInvalid) as overflow:
+        analyze(
+            _figured(spec_value=10**400)
+            | {
+                "lecture": [
+                    {
+                        "ref": 1,
+                        "says": "x",
+                        "quantity": "total_params",
+                        "value": 10**400,
+                        "unit": "million",
+                    }
+                ]
+            }
+        )
+    assert [(i.index, i.field) for i in overflow.value.issues] == [(None, "lecture.0.value")]
+    with pytest.raises(SpecInvalid) as digits:
+        analyze(_figured(factors=[10**1000] * 5))
+    assert [(i.index, i.field) for i in digits.value.issues] == [(0, "lecture.0.factors")]
+
+
+def test_figure_limits_name_layer_figure_and_field() -> None:
+    assert issues(_figured(spec_value=-(10**400))) == [
+        (
+            None,
+            "lecture.0.value",
+            "-a number of 41 digits or more is over the limit of 1,000,000,000,000,000",
+        )
+    ]
+    assert issues(_figured(factors=[10**8] * 3)) == [
+        (0, "lecture.0.factors", "their product is over the limit of 1,000,000,000,000,000")
+    ]
+
+
+def test_an_answer_over_its_bound_is_refused() -> None:
+    small = SpecLimits(max_answer_bytes=1024)
+    raw = dict(SMALL, layers=[{"kind": "conv", "out_channels": 8, "kernel": 1}] * 4)
+    [(index, field, message)] = issues(raw, small)
+    assert (index, field, message[:19]) == (None, None, "the table would be ")
+    assert message.endswith("bytes, over the limit of 1,024")

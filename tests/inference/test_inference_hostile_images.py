@@ -242,6 +242,8 @@ def test_the_refusal_codes_map_to_their_http_statuses() -> None:
         "unsupported_format": 415,
         "unsupported_mode": 415,
         "too_large": 413,
+        "over_budget": 413,
+        "slow_encoding": 422,
     }
 
 

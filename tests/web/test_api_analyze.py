@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from app.web.app import create_app
+from app.web.catalog import decode_spec, encode_spec
 from tests.goldens import golden_csv, golden_table
 
 from .support import error_of
@@ -110,7 +113,7 @@ def test_the_servers_limits_apply(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b'{"name": "x", "input": NaN}', b'{"a": 1e400}', b"{not json", b"\xff\xfe"]
+    "body", [b'{"name": "x", "input": NaN}', b'{"a": 1e400}', b"{not json", b'{"a": "\xc3("}']
 )
 def test_json_that_is_not_strict_json_is_422_never_500(client: TestClient, body: bytes) -> None:
     response = client.post(
@@ -124,7 +127,9 @@ def test_json_that_is_not_strict_json_is_422_never_500(client: TestClient, body:
 
 @pytest.mark.parametrize("body", [[], "spec", 3, None])
 def test_json_that_is_not_a_spec_object_is_422(client: TestClient, body: object) -> None:
-    response = client.post("/api/analyze", content=json.dumps(body))
+    response = client.post(
+        "/api/analyze", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert error_of(response)["code"] == "invalid_spec"
 
@@ -135,6 +140,60 @@ def test_a_body_that_is_not_json_is_415(client: TestClient) -> None:
     )
     assert response.status_code == 415
     assert error_of(response)["code"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("path", ["/api/analyze", "/api/analyze/check", "/custom/table"])
+@pytest.mark.parametrize(
+    ("content_type", "says"),
+    [
+        (None, "has no Content-Type"),
+        ("application/x-www-form-urlencoded", "not application/x-www-form-urlencoded"),
+        ("text/plain;charset=UTF-8", "not text/plain"),
+        ("application/json; charset=utf-16", "in UTF-8, not charset=utf-16"),
+    ],
+)
+def test_a_spec_needs_a_json_media_type_in_utf8(
+    client: TestClient, path: str, content_type: str | None, says: str
+) -> None:
+    """What a page elsewhere can make a browser send without a CORS preflight is refused."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post(path, content=json.dumps(TINY).encode(), headers=headers)
+    assert response.status_code == 415
+    assert error_of(response)["code"] == "unsupported_media_type"
+    assert says in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("codec", "name"),
+    [
+        ("utf-16", "UTF-16"),
+        ("utf-16-le", "UTF-16"),
+        ("utf-16-be", "UTF-16"),
+        ("utf-32", "UTF-32"),
+        ("utf-32-le", "UTF-32"),
+        ("utf-32-be", "UTF-32"),
+    ],
+)
+def test_utf16_and_utf32_bodies_are_refused_by_name(
+    client: TestClient, codec: str, name: str
+) -> None:
+    body = json.dumps(TINY).encode(codec)
+    for path in ("/api/analyze", "/api/analyze/check"):
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 415
+        assert error_of(response)["message"] == f"send the spec in UTF-8; this body is {name}"
+
+
+def test_json_media_types_with_utf8_are_accepted(client: TestClient) -> None:
+    for content_type in (
+        "application/json",
+        "application/json; charset=UTF-8",
+        "text/json",
+        "application/vnd.convatlas+json",
+    ):
+        headers = {"content-type": content_type}
+        response = client.post("/api/analyze", content=json.dumps(TINY).encode(), headers=headers)
+        assert response.status_code == 200, content_type
 
 
 def test_a_body_over_the_limit_is_413() -> None:
@@ -202,3 +261,17 @@ def test_the_check_has_no_layers_before_when_nothing_before_is_valid(
     body = client.post("/api/analyze/check", json=spec).json()
     assert body["valid"] is False
     assert body["valid_before"] is None
+
+
+def test_a_formula_name_from_a_shared_link_downloads_defused(client: TestClient) -> None:
+    """A ?spec= link carries a layer named as a formula; the editor it opens posts that spec for
+    its CSV download, whose name cells start with an apostrophe (issue 14)."""
+    for lead in ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
+        name = f'{lead}HYPERLINK("https://evil.example","x")'
+        spec = {**TINY, "name": name, "layers": [{**TINY["layers"][0], "name": name}]}
+        page = client.get("/custom", params={"spec": encode_spec(spec)})
+        assert page.status_code == 200
+        shared = decode_spec(encode_spec(spec), 1 << 20)  # what the page's editor holds
+        response = client.post("/api/analyze", params={"format": "csv"}, json=shared)
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert rows[1][1] == "'" + name, repr(lead)

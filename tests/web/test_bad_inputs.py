@@ -31,6 +31,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts import hostile_images as hostile
+
 from .test_limits_server import (
     MIB,
     ROOT,
@@ -213,6 +215,18 @@ def with_input(**sizes: int) -> dict[str, Any]:
 
 def with_layers(layers: list[dict[str, Any]]) -> dict[str, Any]:
     return {**TINY, "layers": layers}
+
+
+TINY_BYTES = json.dumps(TINY).encode()
+
+
+def figured(**figure: Any) -> dict[str, Any]:
+    """TINY with a lecture figure on its first layer, its fields as given."""
+    stated = {"ref": 1, "says": "x", "quantity": "params", "value": 1.5, "unit": "million"}
+    layer = {**TINY["layers"][0], "lecture": [stated | figure]}
+    if "factors" in figure:
+        del layer["lecture"][0]["value"], layer["lecture"][0]["unit"]
+    return with_layers([layer, *TINY["layers"][1:]])
 
 
 def custom_page(value: dict[str, Any]) -> Send:
@@ -510,6 +524,69 @@ CASES = [
         custom_page(with_layers([{"kind": "relu", "name": SCRIPT}]) | {"name": SCRIPT}),
         200,
         absent=SCRIPT.encode(),
+    ),
+    # Issue 14: what a spec's media type, encoding and figures may be.
+    Case(
+        "a spec with no Content-Type",
+        lambda server: exchange(
+            server.port,
+            request_head("POST", "/api/analyze", {"Content-Length": str(len(TINY_BYTES))}),
+            [TINY_BYTES],
+        ),
+        415,
+        UNSUPPORTED,
+    ),
+    Case("a spec in UTF-16", spec(json.dumps(TINY).encode("utf-16")), 415, UNSUPPORTED),
+    Case("a spec in UTF-32 (no BOM)", spec(json.dumps(TINY).encode("utf-32-le")), 415, UNSUPPORTED),
+    Case("a figure's decimals of 10^8", spec_json(figured(decimals=10**8)), 422, "invalid_spec"),
+    Case("a figure's value of 10^400", spec_json(figured(value=10**400)), 422, "invalid_spec"),
+    Case(
+        "factors past Python's digit limit",
+        spec_json(figured(factors=[10**1000] * 5)),
+        422,
+        "invalid_spec",
+    ),
+    Case(
+        "a figure's decimals of 10^8 (the custom page)",
+        custom_page(figured(decimals=10**8)),
+        200,
+    ),
+    # Issue 14: pictures that cost far more to decode than their size.
+    Case("an RLE8 BMP", upload(hostile.rle_bmp()), 422, "invalid_image", "slow_encoding"),
+    Case(
+        "a JPEG of 1,009 scans",
+        upload(hostile.many_scan_jpeg()),
+        422,
+        "invalid_image",
+        "slow_encoding",
+    ),
+    Case(
+        "a PNG of 200,000 chunks",
+        upload(hostile.chunk_flood_png()),
+        422,
+        "invalid_image",
+        "slow_encoding",
+    ),
+    Case(
+        "a 38-byte 7000x7000 lossless WebP",
+        upload(hostile.lossless_webp()),
+        413,
+        "payload_too_large",
+        "over_budget",
+    ),
+    Case(
+        "a 186-byte animated WebP of 5000x5000",
+        upload(hostile.animated_webp()),
+        413,
+        "payload_too_large",
+        "over_budget",
+    ),
+    Case(
+        "a 16-bit greyscale PNG of 7000x7000",
+        upload(hostile.greyscale16_png()),
+        413,
+        "payload_too_large",
+        "over_budget",
     ),
 ]
 

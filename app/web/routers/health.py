@@ -11,6 +11,7 @@ from app.inference.results import ServiceStatus
 from app.web.caching import NO_STORE
 from app.web.deps import InferenceDep
 from app.web.errors import ApiError, error_responses
+from app.web.public import public_model
 
 router = APIRouter(tags=["health"])
 
@@ -58,4 +59,4 @@ def readyz(request: Request, response: Response, service: InferenceDep) -> Readi
     loaded: dict[str, Any] | None = getattr(request.app.state, "loaded", None)
     if loaded is None:
         raise ApiError(503, "not_ready", "still loading the nets and their tables")
-    return Readiness(status="ready", **loaded, inference=service.status())
+    return Readiness(status="ready", **loaded, inference=public_model(service.status()))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from functools import cache
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
+from app.core.csv_safe import csv_text
 from app.core.timeline import Timeline, timeline
 from app.web.caching import NOT_MODIFIED
 from app.web.catalog import LectureEntry, LectureSkip, lecture_entries, lecture_skips
@@ -41,13 +40,8 @@ async def get_timeline(request: Request) -> Response:
 
 
 def _lecture_csv(entries: tuple[LectureEntry, ...]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    fields = list(LectureEntry.model_fields)
-    writer.writerow(fields)
-    for entry in entries:
-        writer.writerow(["" if value is None else value for value in entry.model_dump().values()])
-    return buffer.getvalue()
+    rows = (list(entry.model_dump().values()) for entry in entries)
+    return csv_text(list(LectureEntry.model_fields), rows)
 
 
 @cache

@@ -19,6 +19,7 @@ from app.web.caching import NO_STORE
 from app.web.catalog import weights_now
 from app.web.deps import IMAGE_FIELD, ImageUpload, InferenceDep, NetId, SettingsDep
 from app.web.errors import ApiError, error_responses
+from app.web.public import public_model
 from app.web.weights import ServedWeights
 
 router = APIRouter(prefix="/api/predict", tags=["predict"])
@@ -103,7 +104,8 @@ class PredictMany(BaseModel):
 
 
 def _split_ids(ids: str) -> list[str]:
-    names = [name.strip() for name in ids.split(",") if name.strip()]
+    # One run per net however often it is named (ids=vgg11,vgg11 runs vgg11 once).
+    names = list(dict.fromkeys(name.strip() for name in ids.split(",") if name.strip()))
     if not 1 <= len(names) <= MAX_NETS_PER_UPLOAD:
         message = f"give 1 to {MAX_NETS_PER_UPLOAD} net ids, comma-separated"
         issues = [{"location": "query.ids", "message": message}]
@@ -127,13 +129,14 @@ def predict_info(
     model = next((entry for entry in status.models if entry.id == net_id), None)
     if model is None:
         raise UnknownModel(net_id, [entry.id for entry in status.models])
-    return PredictInfo(
+    info = PredictInfo(
         **model.model_dump(),
         build_running=status.build_running,
         service_provider=status.provider,
         max_upload_bytes=settings.max_body_predict,
         served=weights_now(settings.models_dir, net_id),
     )
+    return public_model(info)
 
 
 @router.post(
