@@ -38,6 +38,7 @@ from app.web.routers import (
     pages,
     practice,
     predict,
+    whatif,
 )
 from app.web.security import SecurityHeadersMiddleware
 from app.web.templating import make_templates
@@ -53,6 +54,7 @@ ROUTERS: list[APIRouter] = [
     lecture.router,
     predict.router,
     practice.router,
+    whatif.router,
     pages.router,
 ]
 # The way back from the API docs to the site, above Swagger UI (which has no header of its own).
@@ -80,6 +82,10 @@ TAGS = [
     {
         "name": "practice",
         "description": "A student's answer for one layer, checked, and the slip it shows named.",
+    },
+    {
+        "name": "what-if",
+        "description": "A net changed in place (pools, conv1, input, FC1), beside the original.",
     },
     {"name": "health", "description": "Liveness and readiness, for probes and load balancers."},
 ]
