@@ -33,6 +33,7 @@ from app.web.routers import (
     analyze,
     architectures,
     compare,
+    design,
     health,
     lecture,
     pages,
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 ROUTERS: list[APIRouter] = [
     health.router,
     architectures.router,
+    design.router,
     compare.router,
     analyze.router,
     lecture.router,

@@ -39,9 +39,11 @@ from app.web.catalog import (
     editable_spec,
     encode_spec,
     families,
+    first_layers_for,
     lecture_entries,
     lecture_skips,
     served_key,
+    stacks_of,
     summaries,
     summary_of,
     table_json,
@@ -192,6 +194,8 @@ def _net(
         "summary": summary_of(net_id),
         "served": served[net_id],
         "whatif": whatif.page_context(net_id, state, settings.spec_limits, PRIMARY_SETTINGS),
+        "stacks": stacks_of(net_id),
+        "first_layers": first_layers_for(net_id),
     }
     return _render(templates, "net.html", context)
 
@@ -242,6 +246,8 @@ def _compare(templates: Jinja2Templates, a: str, b: str, served: Served) -> str:
         "summary_b": summary_of(b),
         "served_a": served[a],
         "served_b": served[b],
+        "stacks_a": stacks_of(a),
+        "stacks_b": stacks_of(b) if b != a else [],
     }
     return _render(templates, "compare.html", context)
 
