@@ -28,6 +28,7 @@ from app.core.limits import SpecLimits, check_spec_limits
 from app.core.numbers import exact_count
 from app.core.table import Frozen, Table
 from app.specs import models as m
+from app.specs.registry import builtin_registry
 
 POOL_KINDS = frozenset({"maxpool", "avgpool", "adaptiveavgpool"})
 # What follows a layer and belongs to it: removed with FC1 when pooling takes its place.
@@ -255,7 +256,30 @@ def what_if(
 
 
 LECTURE_NET = "alexnet-lecture"
+ZFNET = "zfnet-2013"  # the published ZFNet, whose conv1 the preset puts in any net
+
+
+def _zfnet_conv1() -> m.Conv:
+    spec = builtin_registry().get(ZFNET)
+    conv = spec.layers[_first_conv(spec) or 0]
+    assert isinstance(conv, m.Conv)
+    return conv
+
+
 NO_SHRINKAGE = "no-shrinkage"
+LECTURE_SIDE = 200  # "something of the order of 200 x 200 here"
+
+
+def _no_shrinkage(spec: m.Spec, pools: list[str]) -> Edits:
+    """No pool and conv1 at stride 1: every layer then keeps its map but for kernel - 1 pixels,
+    so the input that ends in the lecture's 200 x 200 is 200 plus what the convs take off."""
+    flat = Edits(remove_pools=pools, conv1_stride=1)
+    table = compute_table(apply_edits(spec, flat))
+    last = next(
+        row for row in reversed(table.layers) if row.jump is not None and row.kind != "flatten"
+    )
+    shrink = spec.input.width - last.output.width
+    return flat.model_copy(update={"input_side": LECTURE_SIDE + shrink})
 
 
 def presets(spec: m.Spec) -> list[Preset]:
@@ -275,39 +299,30 @@ def presets(spec: m.Spec) -> list[Preset]:
                     "left with something of the order of 200 x 200 here and then you have to do "
                     'a fully connected on top of that: it is just infeasible"'
                 ),
-                edits=Edits(remove_pools=pools, conv1_stride=1, input_side=220),
+                edits=_no_shrinkage(spec, pools),
             )
         )
-    if pools:
-        found.append(
-            Preset(
-                id="no-pools",
-                net=None,
-                title="Every pool removed",
-                says=None,
-                edits=Edits(remove_pools=pools),
-            )
-        )
-    if _first_conv(spec) is not None:
-        found.append(
-            Preset(
-                id="zfnet-conv1",
-                net=None,
-                title="ZFNet's conv1: 7 x 7 at stride 2",
-                says=None,
-                edits=Edits(conv1_kernel=7, conv1_stride=2),
-            )
-        )
-    if sum(1 for layer in spec.layers if layer.kind == "linear") >= 2:
-        found.append(
-            Preset(
-                id="gap",
-                net=None,
-                title="Global average pooling in place of FC1",
-                says=None,
-                edits=Edits(gap=True),
-            )
-        )
+    zfnet = _zfnet_conv1()
+    general = [
+        ("no-pools", "Every pool removed", bool(pools), Edits(remove_pools=pools)),
+        (
+            "zfnet-conv1",
+            f"ZFNet's conv1: {zfnet.kernel} x {zfnet.kernel} at stride {zfnet.stride}",
+            _first_conv(spec) is not None,
+            Edits(conv1_kernel=zfnet.kernel, conv1_stride=zfnet.stride),
+        ),
+        (
+            "gap",
+            "Global average pooling in place of FC1",
+            sum(1 for layer in spec.layers if layer.kind == "linear") >= 2,
+            Edits(gap=True),
+        ),
+    ]
+    found += [
+        Preset(id=key, net=None, title=title, says=None, edits=edits)
+        for key, title, applies, edits in general
+        if applies
+    ]
     return found
 
 

@@ -4,28 +4,13 @@
 // page with the same state. The charts draw the comparison the fragment carries.
 
 import { embeddedJSON } from './api.js';
-import { setExport } from './charts.js';
-import { describeChart } from './chartdata.js';
-import { overlayFigures } from './netfigures.js';
-import { afterPaint, drawInto } from './page.js';
+import { drawOverlay } from './netcharts.js';
 import { enhanceTables } from './table.js';
 
-
 export async function drawWhatIf() {
-  const data = document.getElementById('whatif-data');
-  if (!data) return;
+  if (!document.getElementById('whatif-data')) return;
   const { comparison } = embeddedJSON('whatif-data');
-  const width = document.getElementById('whatif-sides')?.clientWidth;
-  const figures = overlayFigures(comparison, { width });
-  const net = { id: `${comparison.a.id}-what-if`, name: comparison.b.name };
-  for (const [key, figure] of Object.entries(figures)) {
-    const el = await drawInto(`whatif-${key}`, figure);
-    if (el) {
-      setExport(el, net);
-      describeChart(el);
-    }
-    await afterPaint();
-  }
+  await drawOverlay('whatif', comparison, { id: `${comparison.a.id}-what-if`, name: comparison.b.name });
 }
 
 function queryOf(form) {
