@@ -272,3 +272,16 @@ def preprocess(image: Image.Image, steps: Preprocess, max_pixels: int) -> NDArra
     std = np.asarray(steps.std, dtype=np.float32)
     normalized = (scaled - mean) / std
     return np.ascontiguousarray(normalized.transpose(2, 0, 1)[np.newaxis])
+
+
+def source_box(width: int, height: int, resize: int, crop: int) -> tuple[float, ...]:
+    """The crop of ``preprocess`` in the picture's own pixels (left, top, right, bottom): the
+    part of a width x height picture the net sees, for a page to draw it as the net saw it."""
+    across, down = resized_size(width, height, resize)
+    left, top, right, bottom = crop_box(across, down, crop)
+    return (
+        left * width / across,
+        top * height / down,
+        right * width / across,
+        bottom * height / down,
+    )

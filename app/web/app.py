@@ -33,11 +33,13 @@ from app.web.routers import (
     analyze,
     architectures,
     compare,
+    design,
     health,
     lecture,
     pages,
     practice,
     predict,
+    whatif,
 )
 from app.web.security import SecuredFastAPI
 from app.web.templating import make_templates
@@ -48,11 +50,13 @@ log = logging.getLogger(__name__)
 ROUTERS: list[APIRouter] = [
     health.router,
     architectures.router,
+    design.router,
     compare.router,
     analyze.router,
     lecture.router,
     predict.router,
     practice.router,
+    whatif.router,
     pages.router,
 ]
 # The way back from the API docs to the site, above Swagger UI (which has no header of its own).
@@ -80,6 +84,10 @@ TAGS = [
     {
         "name": "practice",
         "description": "A student's answer for one layer, checked, and the slip it shows named.",
+    },
+    {
+        "name": "what-if",
+        "description": "A net changed in place (pools, conv1, input, FC1), beside the original.",
     },
     {"name": "health", "description": "Liveness and readiness, for probes and load balancers."},
 ]

@@ -20,6 +20,8 @@ from app.core.calculator import analyze, builtin_table
 from app.core.compare import Comparison, compare
 from app.core.errors import parse_json
 from app.core.limits import SpecLimits
+from app.core.sampling import FirstLayer, first_layer
+from app.core.stacks import StackCase, stack_cases
 from app.core.table import Basis, Frozen, Table, Verdict
 from app.core.timeline import timeline
 from app.specs import Spec, UnknownSpecError, Volume, builtin_registry
@@ -395,3 +397,30 @@ def decode_spec(param: str, max_bytes: int) -> object:
         return parse_json(data)
     except (UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"the link's spec is not valid JSON: {error}") from error
+
+
+# The first layers set side by side on an AlexNet or ZFNet page: the lecture's AlexNet (11x11,
+# stride 4), the published ZFNet (7x7, stride 2) and the lecture's ZFNet (7x7, stride 4).
+FIRST_LAYER_NETS = ("alexnet-lecture", "zfnet-2013", "zfnet-lecture")
+FIRST_LAYER_FAMILIES = frozenset({"AlexNet", "ZFNet"})
+
+
+STACK_FAMILIES = frozenset({"VGG"})
+
+
+@cache
+def stacks_of(net_id: str) -> list[StackCase]:
+    """A VGG net's stages of stacked 3x3 convs, each against one larger conv (its case)."""
+    spec = builtin_registry().get(net_id)
+    return stack_cases(spec) if spec.family in STACK_FAMILIES else []
+
+
+@cache
+def first_layers_for(net_id: str) -> list[FirstLayer]:
+    """On an AlexNet or ZFNet page: this net's conv1 grid first, then the others compared."""
+    registry = builtin_registry()
+    if registry.get(net_id).family not in FIRST_LAYER_FAMILIES:
+        return []
+    ids = [net_id, *(other for other in FIRST_LAYER_NETS if other != net_id)]
+    found = (first_layer(registry.get(other)) for other in ids)
+    return [layer for layer in found if layer is not None]

@@ -9,7 +9,7 @@
 import { redrawOnLayoutChange, setExport, widthOf } from './charts.js';
 import { VIEWS } from './config.js';
 import { afterPaint, drawBoxesInto, drawInto } from './page.js';
-import { costFigure, rfFigure, shareFigure, volumeFigure } from './netfigures.js';
+import { costFigure, overlayFigures, rfFigure, shareFigure, volumeFigure } from './netfigures.js';
 import { describeChart } from './chartdata.js';
 
 export const NET_CHARTS = ['volume', 'cost', 'share', 'boxes', 'rf'];
@@ -88,5 +88,19 @@ export function enableViewToggle(group, redraw) {
       await redraw(view);
       group.dataset.drawn = view; // the charts show this view now
     });
+  }
+}
+
+// Two nets aligned stage by stage on one pair of charts (#<prefix>-sides and -depth): the
+// compare page's overlay and the what-if's. net names the PNGs.
+export async function drawOverlay(prefix, comparison, net) {
+  const width = document.getElementById(`${prefix}-sides`)?.clientWidth;
+  for (const [key, figure] of Object.entries(overlayFigures(comparison, { width }))) {
+    const el = await drawInto(`${prefix}-${key}`, figure);
+    if (el) {
+      setExport(el, net);
+      describeChart(el);
+    }
+    await afterPaint();
   }
 }

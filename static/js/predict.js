@@ -10,6 +10,7 @@ import { top5Figure } from './charts.js';
 import { COLORS, PREDICT } from './config.js';
 import { drawFeatureStrip, showStripFailure } from './featuremaps.js';
 import { drawInto } from './page.js';
+import { wireReceptiveField } from './rfphoto.js';
 import { wireSamples } from './samples.js';
 
 const SIDE_COLORS = { a: COLORS.netA, b: COLORS.netB };
@@ -207,7 +208,9 @@ async function drawFeatures(widget, net, file, run) {
   if (!strip) return;
   try {
     const answer = await patiently(widget, run, () => postForm(net.featuresUrl, uploadForm(file)));
-    if (run === widget.run) drawFeatureStrip(strip, answer, widget.thumbUrl);
+    if (run !== widget.run) return;
+    drawFeatureStrip(strip, answer, widget.thumbUrl);
+    await wireReceptiveField(strip, answer, widget.thumbUrl);
   } catch (error) {
     if (run === widget.run) showStripFailure(strip, `Could not compute the feature maps: ${error.message}`);
   }

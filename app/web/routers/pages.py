@@ -39,9 +39,11 @@ from app.web.catalog import (
     editable_spec,
     encode_spec,
     families,
+    first_layers_for,
     lecture_entries,
     lecture_skips,
     served_key,
+    stacks_of,
     summaries,
     summary_of,
     table_json,
@@ -50,7 +52,7 @@ from app.web.catalog import (
 from app.web.deps import NetId, SettingsDep, SpecBody, TemplatesDep
 from app.web.errors import bounded_issues
 from app.web.responses import HTML, Encoded, encoded_response
-from app.web.routers import practice
+from app.web.routers import practice, whatif
 from app.web.weights import ServedWeights
 
 router = APIRouter(include_in_schema=False)
@@ -178,24 +180,55 @@ async def home(request: Request) -> Response:
     return await _cached(request, ("home", *served_key(served)), lambda: _home(templates, served))
 
 
-def _net(templates: Jinja2Templates, net_id: str, served: Served) -> str:
+def _net(
+    templates: Jinja2Templates,
+    settings: Settings,
+    net_id: str,
+    served: Served,
+    state: dict[str, list[str]] | None = None,
+) -> str:
     context = {
         "spec": builtin_registry().get(net_id),
         "table": builtin_table(net_id),
         "table_json": table_json(net_id).decode("utf-8"),
         "summary": summary_of(net_id),
         "served": served[net_id],
+        "whatif": whatif.page_context(net_id, state, settings.spec_limits, PRIMARY_SETTINGS),
+        "stacks": stacks_of(net_id),
+        "first_layers": first_layers_for(net_id),
     }
     return _render(templates, "net.html", context)
 
 
+def _state(request: Request) -> dict[str, list[str]]:
+    params = request.query_params
+    return {key: params.getlist(key) for key in params if key in whatif.STATE_KEYS}
+
+
 @router.get("/nets/{net_id}", response_class=HTMLResponse)
 async def net_page(net_id: NetId, request: Request) -> Response:
+    """The net; with what-if parameters (``?preset=``, ``?remove_pools=`` ...), the edited net
+    beside it, rendered per request."""
     builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
     templates = _templates(request)
+    settings: Settings = request.app.state.settings
     served = _served(request.app, [net_id])
+    state = _state(request)
+    if state:
+        return await _uncached(request, lambda: _net(templates, settings, net_id, served, state))
     key = ("net", net_id, *served_key(served))
-    return await _cached(request, key, lambda: _net(templates, net_id, served))
+    return await _cached(request, key, lambda: _net(templates, settings, net_id, served))
+
+
+@router.get("/nets/{net_id}/whatif", response_class=HTMLResponse)
+def whatif_fragment(net_id: NetId, request: Request, templates: TemplatesDep) -> Response:
+    """The what-if results alone, as an HTML fragment from the same template: the net page
+    swaps it in without a reload. A what-if that cannot be computed is a fragment too (200):
+    the sentence saying why, for the page to show at the form; GET /api/whatif answers 422."""
+    settings: Settings = request.app.state.settings
+    context = whatif.page_context(net_id, _state(request), settings.spec_limits, PRIMARY_SETTINGS)
+    html = _render(templates, "partials/whatif_fragment.html", {"w": context})
+    return HTMLResponse(html)
 
 
 def _compare(templates: Jinja2Templates, a: str, b: str, served: Served) -> str:
@@ -213,6 +246,8 @@ def _compare(templates: Jinja2Templates, a: str, b: str, served: Served) -> str:
         "summary_b": summary_of(b),
         "served_a": served[a],
         "served_b": served[b],
+        "stacks_a": stacks_of(a),
+        "stacks_b": stacks_of(b) if b != a else [],
     }
     return _render(templates, "compare.html", context)
 
@@ -413,7 +448,9 @@ async def prerender(app: FastAPI) -> int:
     pages += [(("lecture", v), partial(_lecture, templates, v)) for v in (None, *VERDICTS)]
     for net_id in builtin_registry().ids():
         one = {net_id: served[net_id]}
-        pages.append((("net", net_id, *served_key(one)), partial(_net, templates, net_id, one)))
+        pages.append(
+            (("net", net_id, *served_key(one)), partial(_net, templates, settings, net_id, one))
+        )
         pages.append((("custom", net_id), partial(_custom, templates, settings, net_id, None)))
         pages.append((("practice", net_id), partial(_practice, templates, settings, net_id, None)))
     for key, render in pages:

@@ -1,11 +1,9 @@
 import { embeddedJSON } from '../api.js';
 import { refitLabels } from '../boxes.js';
-import { redrawOnLayoutChange, setExport, shareRanges } from '../charts.js';
-import { describeChart } from '../chartdata.js';
+import { redrawOnLayoutChange, shareRanges } from '../charts.js';
 import { CHART } from '../config.js';
-import { NET_CHARTS, VIEWED, chartIds, enableViewToggle, keysOf, netChartDrawers, redrawCharts } from '../netcharts.js';
-import { overlayFigures } from '../netfigures.js';
-import { afterPaint, drawInto, fail, start } from '../page.js';
+import { NET_CHARTS, VIEWED, chartIds, drawOverlay, enableViewToggle, keysOf, netChartDrawers, redrawCharts } from '../netcharts.js';
+import { afterPaint, fail, start } from '../page.js';
 import { startPredict } from '../predict.js';
 
 // Value axes the two nets' side-by-side charts share (the boxes share both, so one scale).
@@ -19,18 +17,7 @@ const SHARED = {
 const comparison = embeddedJSON('compare-data');
 const pair = { id: `${comparison.a.id}-vs-${comparison.b.id}`, name: `${comparison.a.name} vs ${comparison.b.name}` };
 
-async function drawOverlay() {
-  const width = document.getElementById('overlay-sides')?.clientWidth;
-  const overlay = overlayFigures(comparison, { width });
-  for (const [key, figure] of Object.entries(overlay)) {
-    const el = await drawInto(`overlay-${key}`, figure);
-    if (el) {
-      setExport(el, pair);
-      describeChart(el);
-    }
-    await afterPaint();
-  }
-}
+const drawPairOverlay = () => drawOverlay('overlay', comparison, pair);
 
 async function share(key) {
   if (!SHARED[key]) return;
@@ -51,7 +38,7 @@ startPredict();
 const ids = ['overlay-sides', 'overlay-depth', ...chartIds('a'), ...chartIds('b')];
 try {
   // The overlay comes first on the page, so it is drawn first; then the pairs, one per task.
-  await drawOverlay();
+  await drawPairOverlay();
   const a = netChartDrawers('a', embeddedJSON('table-a-data'), CHART.pairHeight);
   const b = netChartDrawers('b', embeddedJSON('table-b-data'), CHART.pairHeight);
   for (const key of NET_CHARTS) {
@@ -61,7 +48,7 @@ try {
   }
   const toggle = document.querySelector('[data-view-for="a b"]');
   if (toggle) enableViewToggle(toggle, () => redrawPairs(VIEWED));
-  redrawOnLayoutChange(['overlay-sides'], drawOverlay);
+  redrawOnLayoutChange(['overlay-sides'], drawPairOverlay);
   redrawOnLayoutChange(chartIds('a'), (changed) => redrawPairs(keysOf('a', changed)));
 } catch (error) {
   fail(ids, error);
