@@ -14,10 +14,11 @@ from app.core.sampling import FirstLayer, first_layer
 from app.core.stacks import StackCase, stack_cases
 from app.core.table import Frozen
 from app.inference.images import source_box
-from app.inference.manifest import ManifestError, read_manifest
+from app.repository.manifest import ManifestError, read_manifest
 from app.specs import builtin_registry
 from app.web.deps import NetId, SettingsDep
 from app.web.errors import ApiError, error_responses
+from app.web.public import public_text
 
 Side = Annotated[int | None, Query(ge=1, le=1_000_000, description="the picture's pixels")]
 
@@ -80,7 +81,7 @@ def _view(model_dir: Path, width: int, height: int) -> PictureView:
     try:
         steps = read_manifest(model_dir).preprocess
     except ManifestError as error:
-        raise ApiError(409, "model_not_built", f"the net's model is {error}") from None
+        raise ApiError(409, "model_not_built", f"the net's model is {public_text(str(error))}") from None
     box = source_box(width, height, steps.resize, steps.crop)
     return PictureView(
         width=width, height=height, resize=steps.resize, crop=steps.crop, source_box=list(box)
