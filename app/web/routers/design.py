@@ -81,7 +81,9 @@ def _view(model_dir: Path, width: int, height: int) -> PictureView:
     try:
         steps = read_manifest(model_dir).preprocess
     except ManifestError as error:
-        raise ApiError(409, "model_not_built", f"the net's model is {public_text(str(error))}") from None
+        raise ApiError(
+            409, "model_not_built", f"the net's model is {public_text(str(error))}"
+        ) from None
     box = source_box(width, height, steps.resize, steps.crop)
     return PictureView(
         width=width, height=height, resize=steps.resize, crop=steps.crop, source_box=list(box)
