@@ -1,4 +1,7 @@
-"""Imports point downward only: specs/core < nets < inference < web."""
+"""Imports point downward only: specs/core < nets < inference, cluster < web.
+
+The cluster (Ray Serve) sits beside inference and may use it; inference never uses the cluster,
+and only the cluster imports ray (the optional `cluster` extra)."""
 
 import ast
 from pathlib import Path
@@ -8,14 +11,17 @@ import pytest
 APP = Path(__file__).resolve().parents[1] / "app"
 
 # For each layer, the top-level modules it must never import (directly).
-FRAMEWORKS = {"torch", "onnx", "onnxruntime", "fastapi", "starlette", "numpy", "PIL"}
-UPPER = {"app.nets", "app.inference", "app.web"}
+FRAMEWORKS = {"torch", "onnx", "onnxruntime", "fastapi", "starlette", "numpy", "PIL", "ray"}
+UPPER = {"app.nets", "app.inference", "app.cluster", "app.web"}
 FORBIDDEN = {
     "specs": FRAMEWORKS | UPPER | {"app.core"},
     "core": FRAMEWORKS | UPPER,
-    "nets": {"onnxruntime", "fastapi", "starlette", "app.inference", "app.web"},
-    "inference": {"torch", "onnx", "fastapi", "starlette", "app.nets", "app.web"},
-    "web": {"torch", "onnx", "app.nets"},
+    "nets": {"onnxruntime", "fastapi", "starlette", "ray", "app.inference", "app.cluster"}
+    | {"app.web"},
+    "inference": {"torch", "onnx", "fastapi", "starlette", "ray", "app.nets", "app.cluster"}
+    | {"app.web"},
+    "cluster": {"torch", "onnx", "fastapi", "starlette", "app.nets", "app.web"},
+    "web": {"torch", "onnx", "ray", "app.nets"},
 }
 
 

@@ -8,7 +8,7 @@ import logging
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -160,11 +160,22 @@ def _stop_build(build: subprocess.Popen[bytes] | None) -> None:
         build.wait()
 
 
+def _inference_service(settings: Settings) -> InferenceService:
+    """In this process (local), or on the Ray Serve cluster (CONVATLAS_INFERENCE_BACKEND=ray),
+    whose web tier builds no models: the cluster holds them."""
+    if settings.inference_backend == "local":
+        return InferenceService(settings)
+    from app.cluster.backend import RayInference  # the cluster extra, only when asked for
+
+    # The same methods and answers (app/cluster/backend.py); not a subclass.
+    return cast(InferenceService, RayInference(settings))
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    service = InferenceService(settings)
-    app.state.build = _start_build(settings)
+    service = _inference_service(settings)
+    app.state.build = None if settings.inference_backend == "ray" else _start_build(settings)
     try:
         # status() chooses the provider now (a CUDA probe takes a moment), not on a request.
         await run_in_threadpool(service.status)

@@ -1,0 +1,335 @@
+"""The web tier's `ray` inference backend: the nets run on the Ray Serve cluster.
+
+    backend = RayInference(settings)                  # CONVATLAS_INFERENCE_BACKEND=ray
+    backend.predict("alexnet-lecture", image_bytes)   -> PredictResult (+ served_by)
+    backend.feature_maps("alexnet-lecture", image_bytes)
+    backend.status()                                  -> ServiceStatus (+ cluster)
+
+It answers the local service's JSON: this process decodes and preprocesses the upload exactly
+as the local one does, a replica runs the tensor, and the top-5 and heatmaps are computed here
+from the replica's outputs, with the manifest the cluster's catalog serves. Nothing here holds
+state a second web process would need: any number of them share one cluster.
+
+Refusals: a cluster that cannot be reached, a net with no live replica, or no answer within
+Settings.cluster_request_timeout_s is ClusterUnavailable (503 + Retry-After); a full queue in
+front of the replicas is Overloaded (503). A request whose replica dies under it is sent once
+more (inference has no side effects, so a retry is safe): Serve routes it to a live replica, or
+holds it until one has started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import ray
+import ray.exceptions
+from ray import serve
+from ray.serve.exceptions import BackPressureError
+
+from app.cluster.deploy import CATALOG, cluster_state, connect
+from app.cluster.replica import ReplicaAnswer
+from app.inference import heatmaps
+from app.inference.errors import (
+    ClusterUnavailable,
+    InferenceError,
+    InferenceFailed,
+    ModelUnavailable,
+    Overloaded,
+    UnknownModel,
+)
+from app.inference.images import decode, preprocess
+from app.inference.manifest import Manifest
+from app.inference.results import (
+    ClusterStatus,
+    FeatureMapsResult,
+    ModelStatus,
+    NetIntegrity,
+    PredictResult,
+    QueueStatus,
+    ServedBy,
+    ServiceStatus,
+    Timings,
+)
+from app.inference.service import top_classes, weights_detail
+from app.settings import Settings
+from app.specs import Volume, builtin_registry
+
+Method = Literal["predict", "features"]
+# How long the catalog's manifests are trusted before they are asked again (a redeploy shows
+# within this), and how long to wait for the catalog itself.
+CATALOG_TTL_S = 5.0
+# Errors that mean the replica went away under the request: the request may be sent again.
+REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An upload decoded and preprocessed for one net, with what that took."""
+
+    manifest: Manifest
+    tensor: Any
+    started: float
+    decode_ms: float
+    preprocess_ms: float
+
+
+class RayInference:
+    """The InferenceService's methods, run on the cluster (see the module's docstring)."""
+
+    def __init__(self, settings: Settings, known_ids: Sequence[str] | None = None) -> None:
+        if not settings.ray_address:
+            raise ValueError("CONVATLAS_INFERENCE_BACKEND=ray needs CONVATLAS_RAY_ADDRESS")
+        self._settings = settings
+        self._known = list(known_ids) if known_ids is not None else builtin_registry().ids()
+        self._lock = threading.Lock()
+        self._handles: dict[str, Any] = {}
+        self._manifests: dict[str, Manifest] = {}
+        self._manifests_at = float("-inf")
+
+    # Requests.
+
+    def predict(self, model_id: str, image_bytes: bytes) -> PredictResult:
+        return self.predict_many([model_id], image_bytes)[0]
+
+    def predict_many(self, model_ids: Sequence[str], image_bytes: bytes) -> list[PredictResult]:
+        """The same upload through several nets, decoded once; the nets run at once."""
+        manifests = [self.manifest(model_id) for model_id in model_ids]
+        started = time.perf_counter()
+        image = decode(
+            image_bytes, self._settings.max_image_pixels, self._settings.max_image_aspect
+        )
+        decode_ms = (time.perf_counter() - started) * 1000
+        prepared = [self._prepare(manifest, image, started, decode_ms) for manifest in manifests]
+        sent = [(each, self._send(each.manifest.id, "predict", each.tensor)) for each in prepared]
+        results = []
+        for each, response in sent:
+            answer = self._answer(each, "predict", response)
+            results.append(
+                PredictResult(
+                    id=each.manifest.id,
+                    top5=top_classes(answer.outputs[0], each.manifest),
+                    provider=answer.provider,
+                    weights=each.manifest.weights.kind,
+                    timings_ms=_timings(each, answer),
+                    served_by=_served_by(answer),
+                )
+            )
+        return results
+
+    def feature_maps(self, model_id: str, image_bytes: bytes) -> FeatureMapsResult:
+        manifest = self.manifest(model_id)
+        started = time.perf_counter()
+        settings = self._settings
+        image = decode(image_bytes, settings.max_image_pixels, settings.max_image_aspect)
+        prepared = self._prepare(manifest, image, started, (time.perf_counter() - started) * 1000)
+        answer = self._answer(
+            prepared, "features", self._send(model_id, "features", prepared.tensor)
+        )
+        k, side = settings.feature_maps_top_k, settings.feature_map_side
+        layers = [
+            heatmaps.layer_maps(volume, output, k, side)
+            for volume, output in zip(answer.outputs, manifest.features.outputs, strict=True)
+        ]
+        spec = manifest.input
+        return FeatureMapsResult(
+            id=manifest.id,
+            provider=answer.provider,
+            weights=manifest.weights.kind,
+            input=Volume(height=spec.height, width=spec.width, channels=spec.channels),
+            layers=layers,
+            timings_ms=_timings(prepared, answer),
+            served_by=_served_by(answer),
+        )
+
+    def manifest(self, model_id: str) -> Manifest:
+        """The deployed net's manifest, from the cluster's catalog; UnknownModel for a net that
+        does not exist, ModelUnavailable for one not deployed."""
+        if model_id not in self._known:
+            raise UnknownModel(model_id, self._known)
+        manifest = self._catalog().get(model_id)
+        if manifest is None:
+            reason = f"not deployed on the Ray cluster; run `convatlas cluster deploy {model_id}`"
+            raise ModelUnavailable(model_id, reason)
+        return manifest
+
+    # State.
+
+    def status(self) -> ServiceStatus:
+        """ServiceStatus as the local service gives it, each net as the cluster runs it, and
+        the cluster's own state; an unreachable cluster is reported, never raised."""
+        cluster = self._cluster()
+        deployed = {net.id: net for net in cluster.nets}
+        try:
+            manifests = self._catalog() if deployed else {}
+        except ClusterUnavailable:
+            manifests = {}
+        models = [self._model_status(i, deployed.get(i), manifests.get(i)) for i in self._known]
+        providers = sorted({r.provider for net in cluster.nets for r in net.replicas})
+        live = sum(len(net.replicas) for net in cluster.nets)
+        return ServiceStatus(
+            requested_provider=self._settings.providers,
+            provider=", ".join(providers) or "none",
+            provider_reason=(
+                f"on the Ray cluster at {cluster.address}: {live} live replicas on "
+                f"{cluster.nodes_alive} nodes ({cluster.status})"
+            ),
+            models_dir=f"{cluster.address} (Serve application {cluster.application})",
+            build_running=False,
+            queue=QueueStatus(
+                waiting=sum(net.queue for net in cluster.nets),
+                queue_max=self._settings.queue_max,
+                in_flight=0,
+                batch_max=self._settings.batch_max,
+            ),
+            models=models,
+            integrity=[_integrity(i, i in manifests) for i in self._known],
+            cluster=cluster,
+        )
+
+    def close(self) -> None:
+        """Nothing to stop: the replicas belong to the cluster, not to this process."""
+
+    # The cluster.
+
+    def _connected(self) -> None:
+        try:
+            connect(self._settings)
+        except Exception as error:  # ray.init's failures share no base class
+            raise self._unavailable(f"cannot reach the Ray cluster: {error}") from None
+
+    def _catalog(self) -> dict[str, Manifest]:
+        with self._lock:
+            if time.monotonic() - self._manifests_at < CATALOG_TTL_S:
+                return self._manifests
+        self._connected()
+        settings = self._settings
+        try:
+            handle = serve.get_deployment_handle(CATALOG, settings.ray_app_name)
+            manifests: dict[str, Manifest] = handle.manifests.remote().result(
+                timeout_s=settings.cluster_request_timeout_s
+            )
+        except Exception as error:  # no application, no catalog replica, a lost connection
+            reason = f"the Serve application {settings.ray_app_name!r} does not answer: {error}"
+            raise self._unavailable(reason) from None
+        with self._lock:
+            self._manifests, self._manifests_at = manifests, time.monotonic()
+        return manifests
+
+    def _cluster(self) -> ClusterStatus:
+        settings = self._settings
+        try:
+            self._connected()
+            return cluster_state(settings)
+        except Exception as error:  # reported in the status, not raised
+            return ClusterStatus(
+                address=settings.ray_address or "auto",
+                application=settings.ray_app_name,
+                reachable=False,
+                status="UNREACHABLE",
+                message=str(error).splitlines()[0] if str(error) else type(error).__name__,
+                nodes_alive=0,
+                nets=[],
+            )
+
+    def _handle(self, model_id: str) -> Any:
+        with self._lock:
+            handle = self._handles.get(model_id)
+            if handle is None:
+                handle = serve.get_deployment_handle(model_id, self._settings.ray_app_name)
+                self._handles[model_id] = handle
+            return handle
+
+    def _send(self, model_id: str, method: Method, tensor: Any) -> Any:
+        return getattr(self._handle(model_id), method).remote(tensor)
+
+    def _answer(self, prepared: Prepared, method: Method, response: Any) -> ReplicaAnswer:
+        """The replica's answer; sent once more if its replica died under it."""
+        model_id = prepared.manifest.id
+        deadline = time.monotonic() + self._settings.cluster_request_timeout_s
+        for attempt in (1, 2):
+            try:
+                answer: ReplicaAnswer = response.result(
+                    timeout_s=max(0.0, deadline - time.monotonic())
+                )
+                return answer
+            except REPLICA_LOST as error:
+                if attempt == 2:
+                    reason = f"{model_id}: its replica was lost twice ({type(error).__name__})"
+                    raise self._unavailable(reason) from None
+                response = self._send(model_id, method, prepared.tensor)
+            except TimeoutError:
+                response.cancel()
+                timeout = self._settings.cluster_request_timeout_s
+                reason = f"{model_id}: no live replica answered within {timeout:g} s"
+                raise self._unavailable(reason) from None
+            except BackPressureError:
+                retry = self._settings.cluster_retry_after_s
+                raise Overloaded(f"{model_id}: the cluster's queue is full", retry) from None
+            except ray.exceptions.RayTaskError as error:
+                raise _replica_error(model_id, error) from None
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _unavailable(self, reason: str) -> ClusterUnavailable:
+        return ClusterUnavailable(reason, self._settings.cluster_retry_after_s)
+
+    def _prepare(
+        self, manifest: Manifest, image: Any, started: float, decode_ms: float
+    ) -> Prepared:
+        begun = time.perf_counter()
+        tensor = preprocess(image, manifest.preprocess, self._settings.max_image_pixels)
+        preprocess_ms = (time.perf_counter() - begun) * 1000
+        return Prepared(manifest, tensor, started, decode_ms, preprocess_ms)
+
+    def _model_status(self, model_id: str, net: Any, manifest: Manifest | None) -> ModelStatus:
+        live = [] if net is None else net.replicas
+        if net is None or manifest is None:
+            reason = f"not deployed on the Ray cluster; run `convatlas cluster deploy {model_id}`"
+        elif not net.running:
+            reason = f"no live replica on the Ray cluster ({net.status}: {net.message})"
+        else:
+            reason = None
+        return ModelStatus(
+            id=model_id,
+            available=reason is None,
+            loaded=bool(live),
+            provider=live[0].provider if live else None,
+            weights=manifest.weights.kind if manifest else None,
+            weights_detail=weights_detail(manifest) if manifest else None,
+            reason=reason,
+        )
+
+
+def _replica_error(model_id: str, error: ray.exceptions.RayTaskError) -> InferenceError:
+    """The refusal a replica raised (ModelUnavailable, InferenceFailed ...), as it was raised."""
+    cause = error.cause
+    if isinstance(cause, InferenceError):
+        return cause
+    return InferenceFailed(model_id, f"the replica failed: {str(cause).splitlines()[0]}")
+
+
+def _integrity(model_id: str, deployed: bool) -> NetIntegrity:
+    if not deployed:
+        return NetIntegrity(id=model_id, state="unchecked", detail="not deployed on the cluster")
+    detail = "each replica checks its model file against the manifest's sha256 as it loads"
+    return NetIntegrity(id=model_id, state="verified", detail=detail)
+
+
+def _served_by(answer: ReplicaAnswer) -> ServedBy:
+    return ServedBy(node_id=answer.node_id, node_ip=answer.node_ip, replica=answer.replica)
+
+
+def _timings(prepared: Prepared, answer: ReplicaAnswer) -> Timings:
+    total = (time.perf_counter() - prepared.started) * 1000
+    remote = total - prepared.decode_ms - prepared.preprocess_ms
+    return Timings(
+        decode=round(prepared.decode_ms, 3),
+        preprocess=round(prepared.preprocess_ms, 3),
+        # Waiting in Serve's router, on the way to and from the replica, and for its batch.
+        queue=round(max(0.0, remote - answer.run_ms), 3),
+        inference=round(answer.run_ms, 3),
+        total=round(total, 3),
+    )
