@@ -116,8 +116,9 @@ class Settings(BaseSettings):
     # or "ray", on the Ray Serve cluster at ray_address that `convatlas cluster deploy` set up.
     # With "ray" this process only decodes and preprocesses; the nets run on the cluster.
     inference_backend: Literal["local", "ray"] = "local"
-    # A Ray address: "ray://head:10001" (Ray Client), "head:6379" or "auto" (a node of the
-    # cluster); None means "auto" for `convatlas cluster`, and is refused by the ray backend.
+    # The cluster: "auto" where a Ray node runs on this machine (`ray start --address=HEAD:6379
+    # --num-cpus=0` beside a web process), or the head's GCS address, host:port, from the head's
+    # own machine. None means "auto" for `convatlas cluster`; the ray backend requires it set.
     ray_address: str | None = None
     ray_namespace: str = "convatlas"
     ray_app_name: str = "convatlas"  # the Serve application `convatlas cluster deploy` runs
