@@ -149,6 +149,12 @@ def _describe(
         )
     header = ("backend", "clients", "images/s (IQR)", "p50 ms", "p99 ms", "answers", "refused")
     section.table(header, rows)
+    section.add(
+        "Refused: 503 answers. Each web process admits CONVATLAS_MAX_CONCURRENT_UPLOADS (24) "
+        "uploads at once and answers the rest 503 with Retry-After at once, whatever the "
+        "backend; the load generator waits that long before its next try.",
+        "",
+    )
     local = quantile(levels["local", 1].latencies, 0.5)
     ray = quantile(levels["ray, 1 replica", 1].latencies, 0.5)
     overhead = (ray - local) * 1000
