@@ -207,18 +207,23 @@ def test_models_build_refuses_bad_arguments_on_stderr(
     assert not (tmp_path / "models").exists()
 
 
+def import_fails(monkeypatch: pytest.MonkeyPatch, module: str, missing: str) -> None:
+    """Importing ``module`` fails as if the install lacked ``missing`` (an extra's package)."""
+    real_import = builtins.__import__
+
+    def without(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == module:
+            raise ModuleNotFoundError(f"No module named '{missing}'", name=missing)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without)
+
+
 def test_models_build_without_torch_says_which_extra(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "app.nets.repository", None)  # as if torch were missing
-    real_import = builtins.__import__
-
-    def no_torch(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "app.nets.repository":
-            raise ModuleNotFoundError("No module named 'torch'", name="torch")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_torch)
+    import_fails(monkeypatch, "app.nets.repository", "torch")
     assert main(["models", "build", "--root", str(tmp_path)]) == EXIT_MISSING
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -326,14 +331,7 @@ def test_cluster_without_ray_says_which_extra(
 ) -> None:
     (tmp_path / "vgg11").mkdir()
     monkeypatch.delitem(sys.modules, "app.cluster.deploy", raising=False)
-    real_import = builtins.__import__
-
-    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "app.cluster.deploy":
-            raise ModuleNotFoundError("No module named 'ray'", name="ray")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ray)
+    import_fails(monkeypatch, "app.cluster.deploy", "ray")
     extra = ["--root", str(tmp_path)] if command == "deploy" else []
     assert main(["cluster", command, *extra]) == EXIT_MISSING
     captured = capsys.readouterr()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from scripts.bench import images, loadgen
 from scripts.bench.common import MIB, Context, build_models
-from scripts.bench.concurrency import Level
+from scripts.bench.concurrency import Level, warm_up
 from scripts.bench.report import Section
 from scripts.bench.server import Server, serve
 from scripts.bench.stats import quantile, spread
@@ -95,7 +95,7 @@ def run(context: Context) -> Section:
             }
             started[name] = servers.enter_context(serve(empty, env))
         for server in started.values():
-            _warm_up(server, request)
+            warm_up(server, request)
         for index in range(rounds):
             order = list(BACKENDS) if index % 2 == 0 else list(BACKENDS)[::-1]
             for name in order:
@@ -111,12 +111,6 @@ def run(context: Context) -> Section:
     _describe(section, levels, photo, rounds, seconds_each)
     section.commands += [built.command, "python -m scripts.bench --only cluster"]
     return section
-
-
-def _warm_up(server: Server, request: bytes) -> None:
-    load = loadgen.run_load(server.port, [request], clients=1, max_requests=5, max_seconds=120)
-    if len(load.ok) != 5:
-        raise RuntimeError(f"warm-up predictions failed: {load.answers[:1]} {dict(load.errors)}")
 
 
 def _describe(

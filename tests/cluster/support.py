@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import ray
@@ -17,6 +17,7 @@ from ray.cluster_utils import Cluster
 from app.cluster.deploy import SERVE_NAMESPACE, cluster_state
 from app.inference.errors import InferenceError
 from app.inference.results import NetDeployment
+from app.inference.service import InferenceService
 from app.settings import Settings
 
 NET = "alexnet-lecture"
@@ -148,3 +149,15 @@ def kill_replica(settings: Settings, node_id: str | None = None) -> str:
     victim = next(r for r in replicas if node_id is None or r.node_id == node_id)
     ray.kill(ray.get_actor(victim.actor_name, namespace=SERVE_NAMESPACE), no_restart=True)
     return victim.replica
+
+
+Answer = TypeVar("Answer")
+
+
+def local_answer(settings: Settings, ask: Callable[[InferenceService], Answer]) -> Answer:
+    """What the local backend (in this process, on the same repository) answers."""
+    local = InferenceService(settings.model_copy(update={"inference_backend": "local"}))
+    try:
+        return ask(local)
+    finally:
+        local.close()

@@ -17,7 +17,6 @@ from app.cluster.backend import RayInference
 from app.cluster.deploy import deploy
 from app.inference.images import decode, preprocess
 from app.inference.manifest import read_manifest
-from app.inference.service import InferenceService
 from app.settings import Settings
 from tests.cluster.support import (
     NET,
@@ -25,6 +24,7 @@ from tests.cluster.support import (
     LocalCluster,
     Stream,
     kill_replica,
+    local_answer,
     net_state,
     through,
     wait_for,
@@ -52,11 +52,7 @@ class TestParity:
     def test_the_same_top5_and_json_as_the_local_backend(
         self, backend: RayInference, deployed: Settings, photo_jpeg: bytes
     ) -> None:
-        local = InferenceService(deployed.model_copy(update={"inference_backend": "local"}))
-        try:
-            expected = local.predict(NET, photo_jpeg)
-        finally:
-            local.close()
+        expected = local_answer(deployed, lambda local: local.predict(NET, photo_jpeg))
         got = backend.predict(NET, photo_jpeg)
         assert [c.index for c in got.top5] == [c.index for c in expected.top5]
         assert [c.label for c in got.top5] == [c.label for c in expected.top5]
@@ -72,11 +68,7 @@ class TestParity:
     def test_feature_maps_match_the_local_backend(
         self, backend: RayInference, deployed: Settings, photo_jpeg: bytes
     ) -> None:
-        local = InferenceService(deployed)
-        try:
-            expected = local.feature_maps(NET, photo_jpeg)
-        finally:
-            local.close()
+        expected = local_answer(deployed, lambda local: local.feature_maps(NET, photo_jpeg))
         got = backend.feature_maps(NET, photo_jpeg)
         assert [layer.output for layer in got.layers] == [layer.output for layer in expected.layers]
         for mine, theirs in zip(got.layers, expected.layers, strict=True):

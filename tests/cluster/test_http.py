@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from app.cluster.deploy import deploy
-from app.inference.service import InferenceService
 from app.settings import Settings
 from scripts.liveserver import LiveServer, server_env, serving
 from tests.cluster.support import (
@@ -24,6 +23,7 @@ from tests.cluster.support import (
     Status,
     Stream,
     kill_replica,
+    local_answer,
     net_state,
     wait_for,
 )
@@ -76,11 +76,8 @@ def post_photo(server: LiveServer, photo: bytes) -> httpx.Response:
 def test_the_same_top5_as_the_local_backend(
     server: LiveServer, one_replica: Settings, photo_jpeg: bytes
 ) -> None:
-    local = InferenceService(one_replica.model_copy(update={"inference_backend": "local"}))
-    try:
-        expected = local.predict(NET, photo_jpeg).model_dump(mode="json")
-    finally:
-        local.close()
+    answer = local_answer(one_replica, lambda local: local.predict(NET, photo_jpeg))
+    expected = answer.model_dump(mode="json")
     response = post_photo(server, photo_jpeg)
     assert response.status_code == 200, response.text
     got = response.json()
