@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import app
 from app.core.calculator import analyze, builtin_table
@@ -19,6 +19,9 @@ from app.core.numbers import si_count
 from app.core.table import Table
 from app.settings import Settings, get_settings
 from app.specs import UnknownSpecError, builtin_registry
+
+if TYPE_CHECKING:  # the build needs torch: it loads only for `models build`
+    from app.building.build import Outcome
 
 DESCRIPTION = """\
 ConvAtlas: classic convolutional networks (AlexNet, ZFNet, VGG), layer by layer.
@@ -40,7 +43,7 @@ exit status:
      convatlas[build] (torch, onnx); `cluster` needs the cluster extra, convatlas[cluster] (ray)
   130, 143  interrupted (Ctrl-C, SIGTERM); a half-built net leaves no files behind"""
 # What `models build` imports that only the `build` extra installs.
-BUILD_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "tqdm"})
+BUILD_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "tqdm", "tritonclient", "grpc"})
 CLUSTER_EXTRA_MODULE = "ray"
 
 
@@ -115,7 +118,7 @@ def _models_build(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:  # torch loads only for this command
         from app.build_progress import for_streams
-        from app.nets.repository import build_models, summary
+        from app.building.build import build_models
     except ModuleNotFoundError as error:
         if error.name not in BUILD_EXTRA_MODULES:
             raise
@@ -123,6 +126,10 @@ def _models_build(args: argparse.Namespace) -> int:
         _error("models build", missing)
         return EXIT_MISSING
     _exit_cleanly_on_sigterm()
+    if args.low_priority:
+        from app.building.background import lowest_priority
+
+        lowest_priority()
     progress = for_streams(sys.stderr, sys.stdout)
     outcomes = build_models(
         args.ids or builtin_registry().ids(),
@@ -132,8 +139,18 @@ def _models_build(args: argparse.Namespace) -> int:
         say=progress.note,
         progress=progress,
     )
-    print(summary(outcomes))
+    print(_summary(outcomes))
     return EXIT_FAILED if any(outcome.status == "failed" for outcome in outcomes) else EXIT_OK
+
+
+def _summary(outcomes: Sequence[Outcome]) -> str:
+    """The build's last line: how many nets built, were up to date, failed; which untrained."""
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("built", "up to date", "failed")}
+    line = ", ".join(f"{n} {status}" for status, n in counts.items())
+    untrained = [o.id for o in outcomes if o.weights and o.weights.kind == "untrained"]
+    if untrained:
+        line += f"; untrained (seeded random weights): {', '.join(untrained)}"
+    return line
 
 
 def _cluster_settings(args: argparse.Namespace) -> Settings:
@@ -153,7 +170,7 @@ def _cluster_deploy(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         from app.cluster.deploy import cluster_state, deploy, status_text
-        from app.inference.manifest import ManifestError
+        from app.repository.manifest import ManifestError
     except ModuleNotFoundError as error:
         return _cluster_missing(command, error)
     settings = _cluster_settings(args)
@@ -266,6 +283,11 @@ def _add_models(commands: Commands) -> None:
     build.add_argument("--untrained", action="store_true", help="seeded random weights only")
     build.add_argument(
         "--root", default="models", help="the model repository (default: %(default)s)"
+    )
+    build.add_argument(
+        "--low-priority",
+        action="store_true",
+        help="run at the lowest CPU and I/O priority (the server's background build does)",
     )
     build.set_defaults(run=_models_build)
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # finds the queue full, or is still waiting after queue_deadline_s, gets 503 + Retry-After.
     queue_max: int = Field(default=32, ge=1)
     queue_deadline_s: float = Field(default=10.0, gt=0)
+    # Loading is not queueing: a request for a net whose session is loading waits for the load
+    # up to this long, apart from the queue deadline; then 503 model_loading + Retry-After.
+    load_deadline_s: float = Field(default=30.0, gt=0)
     # A run still going after this long is cancelled: its requests get an error, its session is
     # dropped (the next request loads a fresh one) and a new worker takes over the queue.
     inference_deadline_s: float = Field(default=30.0, gt=0)

@@ -22,7 +22,7 @@ REPOSITORY_NETS = ("alexnet-lecture", "zfnet-lecture", "zfnet-2013")
 @pytest.fixture(scope="session")
 def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Imported here, not at the top: torch takes seconds to import, and most tests never need it.
-    from app.nets.repository import build_models
+    from app.building.build import build_models
 
     root = tmp_path_factory.mktemp("models")
     outcomes = build_models(REPOSITORY_NETS, untrained=True, root=root, say=lambda _: None)

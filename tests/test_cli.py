@@ -222,8 +222,8 @@ def import_fails(monkeypatch: pytest.MonkeyPatch, module: str, missing: str) -> 
 def test_models_build_without_torch_says_which_extra(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "app.nets.repository", None)  # as if torch were missing
-    import_fails(monkeypatch, "app.nets.repository", "torch")
+    monkeypatch.setitem(sys.modules, "app.building.build", None)  # as if torch were missing
+    import_fails(monkeypatch, "app.building.build", "torch")
     assert main(["models", "build", "--root", str(tmp_path)]) == EXIT_MISSING
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -1,14 +1,13 @@
-"""The web tier's `ray` inference backend: the nets run on the Ray Serve cluster.
+"""The `ray` inference backend (CONVATLAS_INFERENCE_BACKEND=ray): the nets run on the Ray Serve
+cluster that `convatlas cluster deploy` set up.
 
-    backend = RayInference(settings)                  # CONVATLAS_INFERENCE_BACKEND=ray
-    backend.predict("alexnet-lecture", image_bytes)   -> PredictResult (+ served_by)
-    backend.feature_maps("alexnet-lecture", image_bytes)
-    backend.status()                                  -> ServiceStatus (+ cluster)
+    service = InferenceService(settings, backend=RayBackend(settings))
 
-It answers the local service's JSON: this process decodes and preprocesses the upload exactly
-as the local one does, a replica runs the tensor, and the top-5 and heatmaps are computed here
-from the replica's outputs, with the manifest the cluster's catalog serves. Nothing here holds
-state a second web process would need: any number of them share one cluster.
+It implements app/inference/backend.py's InferenceBackend, so the service decodes, preprocesses
+and formats exactly as with the local backend (the same top-5 and heatmaps, the same JSON), and
+the answers say which node and replica ran them (``served_by``). The manifests come from the
+cluster's catalog, so a web process needs no model repository. Nothing here holds state a second
+web process would need: any number of them share one cluster.
 
 Refusals: a cluster that cannot be reached, a net with no live replica, or no answer within
 Settings.cluster_request_timeout_s is ClusterUnavailable (503 + Retry-After); a full queue in
@@ -22,9 +21,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import ray
 import ray.exceptions
 from ray import serve
@@ -32,7 +31,7 @@ from ray.serve.exceptions import BackPressureError
 
 from app.cluster.deploy import CATALOG, cluster_state, connect
 from app.cluster.replica import ReplicaAnswer
-from app.inference import heatmaps
+from app.inference.backend import BatchOutput, Outputs
 from app.inference.errors import (
     ClusterUnavailable,
     InferenceError,
@@ -41,22 +40,16 @@ from app.inference.errors import (
     Overloaded,
     UnknownModel,
 )
-from app.inference.images import decode, preprocess
-from app.inference.manifest import Manifest
 from app.inference.results import (
     ClusterStatus,
-    FeatureMapsResult,
     ModelStatus,
     NetIntegrity,
-    PredictResult,
     QueueStatus,
-    ServedBy,
     ServiceStatus,
-    Timings,
 )
-from app.inference.service import top_classes, weights_detail
+from app.repository.manifest import Manifest
 from app.settings import Settings
-from app.specs import Volume, builtin_registry
+from app.specs import builtin_registry
 
 Method = Literal["predict", "features"]
 # How long the catalog's manifests are trusted before they are asked again (a redeploy shows
@@ -66,19 +59,8 @@ CATALOG_TTL_S = 5.0
 REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """An upload decoded and preprocessed for one net, with what that took."""
-
-    manifest: Manifest
-    tensor: Any
-    started: float
-    decode_ms: float
-    preprocess_ms: float
-
-
-class RayInference:
-    """The InferenceService's methods, run on the cluster (see the module's docstring)."""
+class RayBackend:
+    """An InferenceBackend over the Ray Serve cluster (see the module's docstring)."""
 
     def __init__(self, settings: Settings, known_ids: Sequence[str] | None = None) -> None:
         if not settings.ray_address:
@@ -90,59 +72,35 @@ class RayInference:
         self._manifests: dict[str, Manifest] = {}
         self._manifests_at = float("-inf")
 
-    # Requests.
-
-    def predict(self, model_id: str, image_bytes: bytes) -> PredictResult:
-        return self.predict_many([model_id], image_bytes)[0]
-
-    def predict_many(self, model_ids: Sequence[str], image_bytes: bytes) -> list[PredictResult]:
-        """The same upload through several nets, decoded once; the nets run at once."""
-        manifests = [self.manifest(model_id) for model_id in model_ids]
+    def run(self, model_id: str, images: Any, outputs: Outputs, deadline_s: float) -> BatchOutput:
+        """Each image to the net's deployment as its own request (Serve batches them with other
+        clients'), all at once; their outputs stacked in order."""
+        method: Method = "predict" if outputs == "logits" else "features"
         started = time.perf_counter()
-        image = decode(
-            image_bytes, self._settings.max_image_pixels, self._settings.max_image_aspect
-        )
-        decode_ms = (time.perf_counter() - started) * 1000
-        prepared = [self._prepare(manifest, image, started, decode_ms) for manifest in manifests]
-        sent = [(each, self._send(each.manifest.id, "predict", each.tensor)) for each in prepared]
-        results = []
-        for each, response in sent:
-            answer = self._answer(each, "predict", response)
-            results.append(
-                PredictResult(
-                    id=each.manifest.id,
-                    top5=top_classes(answer.outputs[0], each.manifest),
-                    provider=answer.provider,
-                    weights=each.manifest.weights.kind,
-                    timings_ms=_timings(each, answer),
-                    served_by=_served_by(answer),
-                )
-            )
-        return results
-
-    def feature_maps(self, model_id: str, image_bytes: bytes) -> FeatureMapsResult:
-        manifest = self.manifest(model_id)
-        started = time.perf_counter()
-        settings = self._settings
-        image = decode(image_bytes, settings.max_image_pixels, settings.max_image_aspect)
-        prepared = self._prepare(manifest, image, started, (time.perf_counter() - started) * 1000)
-        answer = self._answer(
-            prepared, "features", self._send(model_id, "features", prepared.tensor)
-        )
-        k, side = settings.feature_maps_top_k, settings.feature_map_side
-        layers = [
-            heatmaps.layer_maps(volume, output, k, side)
-            for volume, output in zip(answer.outputs, manifest.features.outputs, strict=True)
+        timeout = min(deadline_s, self._settings.cluster_request_timeout_s)
+        deadline = time.monotonic() + timeout
+        rows = [images[i : i + 1] for i in range(len(images))]
+        sent = [self._send(model_id, method, row) for row in rows]
+        answers = [
+            self._answer(model_id, method, row, response, deadline)
+            for row, response in zip(rows, sent, strict=True)
         ]
-        spec = manifest.input
-        return FeatureMapsResult(
-            id=manifest.id,
-            provider=answer.provider,
-            weights=manifest.weights.kind,
-            input=Volume(height=spec.height, width=spec.width, channels=spec.channels),
-            layers=layers,
-            timings_ms=_timings(prepared, answer),
-            served_by=_served_by(answer),
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        run_ms = max(answer.run_ms for answer in answers)
+        first = answers[0]
+        stacked = [np.stack(parts) for parts in zip(*(a.outputs for a in answers), strict=True)]
+        return BatchOutput(
+            logits=stacked[0] if outputs == "logits" else None,
+            feature_maps=stacked if outputs == "features" else None,
+            provider=first.provider,
+            # Serve's router, the trips to and from the replica, and waiting for its batch.
+            queue_ms=max(0.0, elapsed_ms - run_ms),
+            run_ms=run_ms,
+            served_by={
+                "node_id": first.node_id,
+                "node_ip": first.node_ip,
+                "replica": first.replica,
+            },
         )
 
     def manifest(self, model_id: str) -> Manifest:
@@ -246,10 +204,11 @@ class RayInference:
     def _send(self, model_id: str, method: Method, tensor: Any) -> Any:
         return getattr(self._handle(model_id), method).remote(tensor)
 
-    def _answer(self, prepared: Prepared, method: Method, response: Any) -> ReplicaAnswer:
-        """The replica's answer; sent once more if its replica died under it."""
-        model_id = prepared.manifest.id
-        deadline = time.monotonic() + self._settings.cluster_request_timeout_s
+    def _answer(
+        self, model_id: str, method: Method, tensor: Any, response: Any, deadline: float
+    ) -> ReplicaAnswer:
+        """The replica's answer by ``deadline`` (time.monotonic()); the request is sent once
+        more if its replica died under it."""
         for attempt in (1, 2):
             try:
                 answer: ReplicaAnswer = response.result(
@@ -260,7 +219,7 @@ class RayInference:
                 if attempt == 2:
                     reason = f"{model_id}: its replica was lost twice ({type(error).__name__})"
                     raise self._unavailable(reason) from None
-                response = self._send(model_id, method, prepared.tensor)
+                response = self._send(model_id, method, tensor)
             except TimeoutError:
                 response.cancel()
                 timeout = self._settings.cluster_request_timeout_s
@@ -276,14 +235,6 @@ class RayInference:
     def _unavailable(self, reason: str) -> ClusterUnavailable:
         return ClusterUnavailable(reason, self._settings.cluster_retry_after_s)
 
-    def _prepare(
-        self, manifest: Manifest, image: Any, started: float, decode_ms: float
-    ) -> Prepared:
-        begun = time.perf_counter()
-        tensor = preprocess(image, manifest.preprocess, self._settings.max_image_pixels)
-        preprocess_ms = (time.perf_counter() - begun) * 1000
-        return Prepared(manifest, tensor, started, decode_ms, preprocess_ms)
-
     def _model_status(self, model_id: str, net: Any, manifest: Manifest | None) -> ModelStatus:
         live = [] if net is None else net.replicas
         if net is None or manifest is None:
@@ -298,7 +249,7 @@ class RayInference:
             loaded=bool(live),
             provider=live[0].provider if live else None,
             weights=manifest.weights.kind if manifest else None,
-            weights_detail=weights_detail(manifest) if manifest else None,
+            weights_detail=manifest.weights.describe() if manifest else None,
             reason=reason,
         )
 
@@ -316,20 +267,3 @@ def _integrity(model_id: str, deployed: bool) -> NetIntegrity:
         return NetIntegrity(id=model_id, state="unchecked", detail="not deployed on the cluster")
     detail = "each replica checks its model file against the manifest's sha256 as it loads"
     return NetIntegrity(id=model_id, state="verified", detail=detail)
-
-
-def _served_by(answer: ReplicaAnswer) -> ServedBy:
-    return ServedBy(node_id=answer.node_id, node_ip=answer.node_ip, replica=answer.replica)
-
-
-def _timings(prepared: Prepared, answer: ReplicaAnswer) -> Timings:
-    total = (time.perf_counter() - prepared.started) * 1000
-    remote = total - prepared.decode_ms - prepared.preprocess_ms
-    return Timings(
-        decode=round(prepared.decode_ms, 3),
-        preprocess=round(prepared.preprocess_ms, 3),
-        # Waiting in Serve's router, on the way to and from the replica, and for its batch.
-        queue=round(max(0.0, remote - answer.run_ms), 3),
-        inference=round(answer.run_ms, 3),
-        total=round(total, 3),
-    )

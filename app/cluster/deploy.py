@@ -20,8 +20,8 @@ from ray import serve
 
 from app.cluster.directory import ReplicaReport, directory, existing_directory
 from app.cluster.replica import deployment
-from app.inference.manifest import Manifest, read_manifest
 from app.inference.results import ClusterStatus, NetDeployment, ReplicaState
+from app.repository.manifest import Manifest, read_manifest
 from app.settings import Settings
 
 CATALOG = "catalog"  # the application's ingress deployment

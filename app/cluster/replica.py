@@ -26,9 +26,9 @@ from ray import serve
 from app.cluster.directory import REPORT_EVERY_S, ReplicaReport, existing_directory
 from app.inference.errors import InferenceFailed, ModelUnavailable
 from app.inference.integrity import mismatch_reason
-from app.inference.manifest import Manifest, ModelFile
 from app.inference.providers import CPU, CUDA, ProviderChoice, choose_provider
 from app.inference.sessions import BrokenModel, OrtSession, batch_capacity, session_options
+from app.repository.manifest import Manifest, ModelFile
 from app.settings import Settings
 
 Tensor = NDArray[np.float32]

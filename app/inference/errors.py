@@ -48,6 +48,23 @@ class ModelUnavailable(InferenceError):
         return f"{self.model_id}: {self.reason}"
 
 
+class ModelLoading(InferenceError):
+    """The net's model is loading and did not finish within the request's load deadline
+    (Settings.load_deadline_s). Not a queue: the request waited for the load alone."""
+
+    http_status = 503
+    code = "model_loading"
+
+    def __init__(self, model_id: str, reason: str, retry_after_s: float) -> None:
+        super().__init__(model_id, reason, retry_after_s)
+        self.model_id = model_id
+        self.reason = reason
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.reason}"
+
+
 class Overloaded(InferenceError):
     """The inference queue is full, or this request waited in it past the queue deadline."""
 

@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from app.inference.manifest import FeatureOutput
 from app.inference.results import FeatureLayerMaps, Heatmap
+from app.repository.manifest import FeatureOutput
 from app.specs import Volume
 
 

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from app.inference.errors import ImageRejected
-from app.inference.manifest import Preprocess
+from app.repository.manifest import Preprocess
 
 ACCEPTED = "JPEG, PNG, GIF, BMP or WebP"
 WHITE = (255, 255, 255)

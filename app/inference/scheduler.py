@@ -6,14 +6,15 @@ request for more of the same group, but only while more are on their way (announ
 ``arriving`` and still decoding), runs ONE ``session.run`` on the stacked images and hands each
 request its own slice.
 
-The worker also opens the sessions (each job carries how), so models load one at a time and
-only sessions in the service's cache, or in the one run in flight, hold memory.
+The scheduler is given the model store (store.py) and asks it for each batch's session; a
+session is normally loaded before its requests join the queue (loading is not queueing), and
+the worker loads it itself only when the store dropped it meanwhile.
 
 Deadlines are kept by the waiting requests themselves, so no clock thread is needed:
 
 - a request still queued after ``queue_deadline_s`` leaves the queue with Overloaded (503);
 - a request whose run passes ``inference_deadline_s`` cancels it (``RunOptions.terminate``),
-  answers every request of that run with InferenceTimeout, drops the session (``on_hang``) and
+  answers every request of that run with InferenceTimeout, has the store drop the session and
   starts a new worker, so the queue moves on even if the old run never returns. The old worker
   retires when it does.
 
@@ -28,11 +29,11 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -63,6 +64,7 @@ class BatchKey:
     input_name: str
     outputs: tuple[str, ...]
     batch_max: int | None = None  # a smaller cap than the scheduler's for these requests
+    which: Literal["model", "features"] = "model"  # the net's file the session is of
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,17 @@ class Run:
     options: ort.RunOptions = field(default_factory=ort.RunOptions)
 
 
-# The session for a job's key, from the service's cache (loaded there on first use); raises an
-# InferenceError (ModelUnavailable) when the model cannot be served.
-SessionOpener = Callable[[], Loaded]
+class Sessions(Protocol):
+    """What the scheduler asks of the model store (store.py)."""
+
+    def session_for(self, key: BatchKey) -> Loaded:
+        """The session for ``key``, loaded if need be; an InferenceError (ModelUnavailable)
+        when the model cannot be served."""
+        ...
+
+    def discard(self, key: SessionKey, loaded: Loaded) -> None:
+        """Forget a session whose run hung: the next request loads a fresh one."""
+        ...
 
 
 @dataclass(eq=False)
@@ -93,7 +103,6 @@ class Job:
     """One image waiting for (or riding in) a run; the request holds it as its ticket."""
 
     key: BatchKey
-    open_session: SessionOpener
     image: NDArray[np.float32]  # (1, C, H, W)
     enqueued: float
     future: Future[Answer] = field(default_factory=Future)
@@ -112,15 +121,15 @@ class Arrival:
         self.key = key
         self.submitted = False
 
-    def submit(self, open_session: SessionOpener, image: NDArray[np.float32]) -> Job:
+    def submit(self, image: NDArray[np.float32]) -> Job:
         self.submitted = True
-        return self._scheduler.submit(self.key, open_session, image, arrived=True)
+        return self._scheduler.submit(self.key, image, arrived=True)
 
 
 class BatchScheduler:
-    def __init__(self, limits: Limits, on_hang: Callable[[SessionKey, Loaded], None]) -> None:
+    def __init__(self, limits: Limits, store: Sessions) -> None:
         self._limits = limits
-        self._on_hang = on_hang
+        self._store = store
         self._lock = threading.Condition()
         self._groups: dict[BatchKey, deque[Job]] = {}
         self._waiting = 0
@@ -150,7 +159,6 @@ class BatchScheduler:
     def submit(
         self,
         key: BatchKey,
-        open_session: SessionOpener,
         image: NDArray[np.float32],
         arrived: bool = False,
     ) -> Job:
@@ -159,7 +167,7 @@ class BatchScheduler:
             if arrived:
                 self._leave(key)
             self._refuse_when_full(self._waiting)
-            job = Job(key, open_session, image, time.monotonic())
+            job = Job(key, image, time.monotonic())
             self._groups.setdefault(key, deque()).append(job)
             self._waiting += 1
             self._start_worker_once()
@@ -254,10 +262,9 @@ class BatchScheduler:
             return None
 
     def _open(self, head: Job) -> Loaded:
-        """The session for ``head``'s group, loaded on first use while the queue waits: models
-        load one at a time, here, so only cached sessions (and the run's) hold memory."""
+        """The session for ``head``'s group from the store (loaded already, as a rule)."""
         try:
-            return head.open_session()
+            return self._store.session_for(head.key)
         except InferenceError:
             raise
         except Exception as error:  # an unexpected failure to load: the requests get a 500
@@ -361,7 +368,7 @@ class BatchScheduler:
         reason = f"the inference run passed the {deadline:g} s deadline and was cancelled"
         for job in run.jobs:
             _settle(job, InferenceTimeout(job.key.model_id, reason))
-        self._on_hang(head.key.session, run.loaded)
+        self._store.discard(head.key.session, run.loaded)
 
     def _refuse_when_full(self, queued: int) -> None:
         if self._closed:

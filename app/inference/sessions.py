@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import onnxruntime as ort
 
 from app.inference.integrity import FileIdentity, file_identity
-from app.inference.manifest import InputSpec
+from app.repository.manifest import InputSpec
 from app.settings import Settings
 
 FLOAT_TENSOR = "tensor(float)"

@@ -1,15 +1,10 @@
-"""ONNX Runtime's side of the build-time parity check, run by `convatlas models build`.
-
-The build (torch) and the runtime (ONNX Runtime) live in separate layers, so the build runs this
-module as a subprocess: ``python -m app.inference.verify MODEL FEATURES DATA.npz`` runs both ONNX
-files on the CPU with the inputs the build saved and prints, as JSON, how far ONNX Runtime's
-outputs are from torch's. The CPU provider is used so the numbers compare like with like.
-"""
+"""ONNX Runtime's side of the build-time parity check: the exported files, run on the CPU, against
+torch's outputs for the same inputs. The build (app/building) calls it in-process after the
+export; the CPU provider is used so the numbers compare like with like."""
 
 from __future__ import annotations
 
-import json
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +12,13 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from app.inference.providers import CPU
+from app.repository.manifest import Parity
 
-FEATURE_PREFIX = "feature:"
+INPUT = "input"
+
+
+class ParityFailed(ValueError):
+    """ONNX Runtime's outputs differ from torch's beyond the tolerance."""
 
 
 def max_abs_diff(ours: NDArray[np.float32], reference: NDArray[np.float32]) -> float:
@@ -32,34 +32,37 @@ def scaled_diff(ours: NDArray[np.float32], reference: NDArray[np.float32]) -> fl
     return max_abs_diff(ours, reference) / max(1.0, float(np.max(np.abs(reference))))
 
 
-def parity(model: Path, features: Path, data: Path) -> dict[str, object]:
-    """How far ONNX Runtime's outputs are from the reference outputs stored in ``data``."""
-    arrays = np.load(data)
+def parity(
+    model: Path,
+    features: Path,
+    inputs: NDArray[np.float32],
+    logits: NDArray[np.float32],
+    feature_maps: Mapping[str, NDArray[np.float32]],
+    tolerance: float,
+) -> Parity:
+    """How far ONNX Runtime's outputs are from torch's: the classifier on ``inputs``, the
+    features model on ``inputs[:1]``; ParityFailed beyond ``tolerance``."""
     classifier = ort.InferenceSession(str(model), providers=[CPU])
-    logits = classifier.run(None, {"input": arrays["input"]})[0]
+    ours = classifier.run(None, {INPUT: inputs})[0]
     extractor = ort.InferenceSession(str(features), providers=[CPU])
     names = [output.name for output in extractor.get_outputs()]
-    maps = extractor.run(None, {"input": arrays["features_input"]})
-    return {
-        "onnxruntime": ort.__version__,
-        "max_abs_diff": max_abs_diff(logits, arrays["logits"]),
-        "max_abs_reference": float(np.max(np.abs(arrays["logits"]))),
-        "scaled_diff": scaled_diff(logits, arrays["logits"]),
-        "features_scaled_diff": max(
-            scaled_diff(ours, arrays[FEATURE_PREFIX + name])
-            for ours, name in zip(maps, names, strict=True)
+    maps = extractor.run(None, {INPUT: inputs[:1]})
+    result = Parity(
+        batch=inputs.shape[0],
+        max_abs_diff=max_abs_diff(ours, logits),
+        max_abs_reference=float(np.max(np.abs(logits))),
+        scaled_diff=scaled_diff(ours, logits),
+        features_scaled_diff=max(
+            scaled_diff(mine, feature_maps[name]) for mine, name in zip(maps, names, strict=True)
         ),
-    }
+        tolerance=tolerance,
+    )
+    for key in ("scaled_diff", "features_scaled_diff"):
+        value = getattr(result, key)
+        if not value <= tolerance:
+            raise ParityFailed(f"ONNX Runtime differs from torch: {key} {value:.2e}")
+    return result
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: python -m app.inference.verify MODEL FEATURES DATA.npz", file=sys.stderr)
-        return 2
-    model, features, data = (Path(arg) for arg in argv)
-    print(json.dumps(parity(model, features, data)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def onnxruntime_version() -> str:
+    return str(ort.__version__)

@@ -14,8 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 from app.nets.builder import SpecNet
@@ -141,3 +143,39 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+PARITY_BATCH = 2
+PARITY_SEED = 1234
+
+
+@dataclass(frozen=True)
+class Reference:
+    """torch's outputs for the random inputs the parity check runs through ONNX Runtime."""
+
+    inputs: NDArray[np.float32]  # (PARITY_BATCH, C, H, W), through the classifier
+    logits: NDArray[np.float32]
+    features: dict[str, NDArray[np.float32]]  # the features model's outputs for inputs[:1]
+
+
+def export_pair(
+    net: SpecNet, spec: Spec, model_path: Path, features_path: Path
+) -> tuple[list[FeatureLayer], Reference]:
+    """Export the classifier and the features model, with torch's outputs to check them by."""
+    inputs = _random_inputs(spec)
+    features, layers = features_net(net, spec)
+    export(net, inputs, model_path, [OUTPUT_NAME])
+    export(features, inputs[:1], features_path, [layer.name for layer in layers])
+    with torch.no_grad():
+        logits = net(inputs).numpy()
+        maps = {
+            layer.name: output.numpy()
+            for layer, output in zip(layers, features(inputs[:1]), strict=True)
+        }
+    return layers, Reference(inputs.numpy(), logits, maps)
+
+
+def _random_inputs(spec: Spec) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(PARITY_SEED)
+    shape = (PARITY_BATCH, spec.input.channels, spec.input.height, spec.input.width)
+    return torch.randn(shape, generator=generator)

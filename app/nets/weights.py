@@ -23,9 +23,8 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import torch
 from torch import nn
@@ -62,23 +61,6 @@ class DownloadFailed(WeightsError):
         self.url = url
         self.reason = reason
         self.offline = offline
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a net's weights came from; written into its manifest."""
-
-    kind: Literal["pretrained", "untrained"]
-    source: str | None = None  # URL or path of the checkpoint
-    sha256: str | None = None  # of the checkpoint file
-    seed: int | None = None  # of the random weights
-    note: str | None = None  # e.g. why pretrained weights fell back to untrained
-
-    def describe(self) -> str:
-        if self.kind == "pretrained":
-            return f"pretrained from {self.source} (sha256 {self.sha256})"
-        note = f"; {self.note}" if self.note else ""
-        return f"untrained: seeded random weights, seed {self.seed}{note}"
 
 
 def hash_prefix(name: str) -> str | None:

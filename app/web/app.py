@@ -8,7 +8,7 @@ import logging
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
 from app import __version__ as app_version
+from app.building.background import start_background_build
 from app.core.timeline import timeline
-from app.inference.background import start_background_build
 from app.inference.service import InferenceService
 from app.settings import Settings, get_settings
 from app.specs import builtin_registry
@@ -161,14 +161,13 @@ def _stop_build(build: subprocess.Popen[bytes] | None) -> None:
 
 
 def _inference_service(settings: Settings) -> InferenceService:
-    """In this process (local), or on the Ray Serve cluster (CONVATLAS_INFERENCE_BACKEND=ray),
-    whose web tier builds no models: the cluster holds them."""
+    """Inference in this process (local), or on the Ray Serve cluster
+    (CONVATLAS_INFERENCE_BACKEND=ray), whose web tier builds no models: the cluster holds them."""
     if settings.inference_backend == "local":
         return InferenceService(settings)
-    from app.cluster.backend import RayInference  # the cluster extra, only when asked for
+    from app.cluster.backend import RayBackend  # the cluster extra, only when asked for
 
-    # The same methods and answers (app/cluster/backend.py); not a subclass.
-    return cast(InferenceService, RayInference(settings))
+    return InferenceService(settings, backend=RayBackend(settings))
 
 
 @asynccontextmanager

@@ -2,8 +2,9 @@
 
 A net is *pretrained* (its model was built from a checkpoint: the file's name and sha256), or
 *untrained* because no ImageNet weights were ever published for it, or *untrained* because its
-published weights are not in the build (offline, they could not be downloaded), or not built yet.
-The built model's manifest says which; ``manifest_weights`` is the one place that reads it, and
+published weights are not in the build (offline, they could not be downloaded), or *untrained*
+because it was built so (--untrained), or not built yet. The built model's manifest says which
+(its weights' state, written by the build); ``manifest_weights`` is the one place that reads it, and
 it re-reads a manifest only when the file changes (a stat per call), so pages can ask per request.
 """
 
@@ -15,17 +16,19 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from app.core.table import Frozen
-from app.inference.manifest import MANIFEST_FILE, ManifestError, read_manifest
+from app.repository.layout import MANIFEST_FILE
+from app.repository.manifest import ManifestError, read_manifest
+from app.repository.manifest import WeightsState as ManifestState
 from app.specs import Spec
 
-WeightsState = Literal["pretrained", "unpublished", "not_downloaded", "not_built"]
+WeightsState = Literal["pretrained", "unpublished", "not_downloaded", "requested", "not_built"]
 MANIFEST_CACHE_SIZE = 64
 
 
 class ManifestWeights(Frozen):
     """The weights a built model holds, as its manifest records them."""
 
-    kind: Literal["pretrained", "untrained"]
+    state: ManifestState
     source: str | None
     sha256: str | None
 
@@ -50,7 +53,7 @@ def _read(model_dir: Path, stamp: tuple[int, int, int]) -> ManifestWeights | Non
         weights = read_manifest(model_dir).weights
     except ManifestError:
         return None
-    return ManifestWeights(kind=weights.kind, source=weights.source, sha256=weights.sha256)
+    return ManifestWeights(state=weights.state, source=weights.source, sha256=weights.sha256)
 
 
 def manifest_weights(model_dir: Path) -> ManifestWeights | None:
@@ -91,13 +94,32 @@ def _not_built(spec: Spec, spec_id: str) -> ServedWeights:
     )
 
 
+def _requested(spec: Spec, spec_id: str) -> ServedWeights:
+    published = file_name(spec.weights.url) if spec.weights else None
+    then = (
+        f"To load the published weights ({published}), run `{_build(spec_id)}`."
+        if published
+        else "No ImageNet weights were ever published for it."
+    )
+    return ServedWeights(
+        state="requested",
+        pretrained=False,
+        untrained=True,
+        label="untrained: on request",
+        detail=f"It was built with --untrained, so it runs on seeded random weights. {then}",
+        checkpoint=published,
+        sha256=None,
+        fix=_build(spec_id) if published else None,
+    )
+
+
 def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
     """What ``spec``'s built model holds now, under ``models_dir``."""
     spec_id = spec.id or spec.name
     built = manifest_weights(models_dir / spec_id)
     if built is None:
         return _not_built(spec, spec_id)
-    if built.kind == "pretrained" and built.source is not None:
+    if built.state == "pretrained" and built.source is not None:
         name = file_name(built.source)
         return ServedWeights(
             state="pretrained",
@@ -109,7 +131,9 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
             sha256=built.sha256,
             fix=None,
         )
-    if spec.weights is None:
+    if built.state == "requested":
+        return _requested(spec, spec_id)
+    if built.state == "unpublished" or spec.weights is None:
         return ServedWeights(
             state="unpublished",
             pretrained=False,

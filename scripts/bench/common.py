@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app.inference.manifest import Manifest
 from app.inference.service import InferenceService
+from app.repository.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,7 +55,8 @@ def service_session(service: InferenceService, manifest: Manifest, which: str) -
     The service has no public accessor for it: this is the one place the suite reaches in.
     """
     file: Literal["model", "features"] = "model" if which == "model" else "features"
-    return service._session(manifest, file).session
+    store = service._backend.store  # the default, in-process backend (local.py)
+    return store.session_for(store.batch_key(manifest, file)).session
 
 
 def display(path: Path) -> str:

@@ -32,11 +32,11 @@ from numpy.typing import NDArray
 
 from app.core.calculator import builtin_table
 from app.core.table import Totals
-from app.inference.manifest import Manifest
 from app.inference.providers import CPU
 from app.inference.service import InferenceService
 from app.inference.sessions import session_options
 from app.nets.builder import build
+from app.repository.manifest import Manifest
 from app.settings import Settings
 from app.specs import builtin_registry
 from scripts.bench.common import INFERENCE_NETS, Context, build_models, service_session

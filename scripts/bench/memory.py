@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.inference.manifest import read_manifest
+from app.repository.manifest import read_manifest
 from app.specs import builtin_registry
 from scripts.bench import images, loadgen
 from scripts.bench.common import MIB, Context, build_models

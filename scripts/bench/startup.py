@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from app.inference.background import smallest_first
+from app.building.background import smallest_first
 from scripts.bench import images, loadgen
 from scripts.bench.common import MIB, ROOT, Context, build_models
 from scripts.bench.contention import descendants

@@ -20,8 +20,9 @@ import ray
 from ray import serve
 from ray.cluster_utils import Cluster
 
-from app.cluster.backend import RayInference
+from app.cluster.backend import RayBackend
 from app.cluster.deploy import deploy
+from app.inference.service import InferenceService
 from app.settings import Settings
 from tests.cluster.support import NET, OBJECT_STORE, LocalCluster, net_state, wait_for
 
@@ -78,6 +79,8 @@ def ready(deployed: Settings) -> Settings:
 
 
 @pytest.fixture
-def backend(ready: Settings) -> RayInference:
-    """A web tier's ray backend over the deployed net."""
-    return RayInference(ready)
+def backend(ready: Settings) -> Iterator[InferenceService]:
+    """A web tier's inference service with the ray backend, over the deployed net."""
+    service = InferenceService(ready, backend=RayBackend(ready))
+    yield service
+    service.close()

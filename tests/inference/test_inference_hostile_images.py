@@ -20,7 +20,7 @@ from PIL import Image
 
 from app.inference.errors import ImageRejected
 from app.inference.images import decode, preprocess
-from app.inference.manifest import Preprocess
+from app.repository.manifest import Preprocess
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_PIXELS = 50_000_000

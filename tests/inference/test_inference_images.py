@@ -15,7 +15,7 @@ from PIL import Image
 from app.inference.errors import ImageRejected
 from app.inference.images import crop_box, decode, preprocess, resized_size
 from app.inference.labels import labels
-from app.inference.manifest import Preprocess
+from app.repository.manifest import Preprocess
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "torchvision"
 TRANSFORM = json.loads((GOLDEN / "alexnet.json").read_text())["transforms"]

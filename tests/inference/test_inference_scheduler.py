@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from app.inference.errors import InferenceFailed, InferenceTimeout, ModelUnavailable, Overloaded
-from app.inference.scheduler import Answer, BatchKey, BatchScheduler, Limits, SessionOpener
+from app.inference.scheduler import Answer, BatchKey, BatchScheduler, Limits
 from app.inference.sessions import Loaded, SessionKey
 
 KEY = BatchKey("net", SessionKey(Path("net/1/model.onnx"), "0" * 64), "input", ("logits",))
@@ -41,6 +41,7 @@ class ScriptedSession:
         self.unstall = threading.Event()
         self.run_options: list[Any] = []
         self.outputs_asked: list[list[str]] = []
+        self.max_batch: dict[BatchKey, int] = {}  # a fixed batch of 1, per key
 
     def run(
         self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any], run_options: Any
@@ -82,30 +83,51 @@ def session() -> Iterator[ScriptedSession]:
     scripted.unstall.set()
 
 
-@pytest.fixture
-def hung() -> list[SessionKey]:
-    """The sessions the scheduler reported as hung (the service drops them)."""
-    return []
+class ScriptedStore:
+    """The model store as the scheduler sees it: every key's session is the scripted one, or
+    ``failure`` when set; it records which threads asked and which sessions it was told hung."""
+
+    def __init__(self, session: ScriptedSession) -> None:
+        self.session = session
+        self.failure: Exception | None = None
+        self.asked_in: list[str] = []
+        self.hung: list[SessionKey] = []
+
+    def session_for(self, key: BatchKey) -> Loaded:
+        self.asked_in.append(threading.current_thread().name)
+        if self.failure is not None:
+            raise self.failure
+        return Loaded(self.session, "ScriptedProvider", 1, self.session.max_batch.get(key))
+
+    def discard(self, key: SessionKey, loaded: Loaded) -> None:
+        assert loaded.session is self.session
+        self.hung.append(key)
 
 
 @pytest.fixture
-def make_scheduler(hung: list[SessionKey]) -> Iterator[Callable[..., BatchScheduler]]:
+def store(session: ScriptedSession) -> ScriptedStore:
+    return ScriptedStore(session)
+
+
+@pytest.fixture
+def hung(store: ScriptedStore) -> list[SessionKey]:
+    """The sessions the scheduler told the store to drop as hung."""
+    return store.hung
+
+
+@pytest.fixture
+def make_scheduler(store: ScriptedStore) -> Iterator[Callable[..., BatchScheduler]]:
     made: list[BatchScheduler] = []
 
     def make(**overrides: Any) -> BatchScheduler:
         limits = Limits(**{**LIMITS.__dict__, **overrides})
-        scheduler = BatchScheduler(limits, on_hang=lambda key, _: hung.append(key))
+        scheduler = BatchScheduler(limits, store)
         made.append(scheduler)
         return scheduler
 
     yield make
     for scheduler in made:
         scheduler.close()
-
-
-def opener(session: ScriptedSession, max_batch: int | None = None) -> SessionOpener:
-    """How the worker gets the session for a job (the service's loads it into its cache)."""
-    return lambda: Loaded(session, "ScriptedProvider", 1, max_batch)
 
 
 def image(value: float) -> np.ndarray:
@@ -120,7 +142,9 @@ def predict(
     max_batch: int | None = None,
 ) -> Answer:
     """One request, start to end: queue one image and wait for its answer."""
-    return scheduler.result(scheduler.submit(key, opener(session, max_batch), image(value)))
+    if max_batch is not None:
+        session.max_batch[key] = max_batch
+    return scheduler.result(scheduler.submit(key, image(value)))
 
 
 def wait_until(condition: Callable[[], bool]) -> None:
@@ -173,8 +197,8 @@ def test_the_worker_waits_for_requests_still_on_their_way(
 ) -> None:
     scheduler = make_scheduler(batch_wait_s=60)
     with scheduler.arriving(KEY) as one, scheduler.arriving(KEY) as two:
-        first = one.submit(opener(session), image(1.0))  # `two` is still decoding
-        second = two.submit(opener(session), image(2.0))
+        first = one.submit(image(1.0))  # `two` is still decoding
+        second = two.submit(image(2.0))
     answers = [scheduler.result(first), scheduler.result(second)]
     assert session.batches == [2]
     assert [float(answer.outputs[0][0, 0]) for answer in answers] == [1.0, 2.0]
@@ -190,7 +214,7 @@ def test_a_request_that_gives_up_before_submitting_ends_the_wait(
         scheduler.arriving(KEY) as one,
         scheduler.arriving(KEY),
     ):
-        job = one.submit(opener(session), image(1.0))
+        job = one.submit(image(1.0))
         raise ValueError("the second upload fails to decode")
     assert scheduler.result(job).outputs[0][0, 0] == 1.0
     assert session.batches == [1]
@@ -252,7 +276,7 @@ def test_a_full_queue_refuses_at_once_with_retry_after(
         queued = [pool.submit(predict, scheduler, session, float(i)) for i in range(2)]
         wait_until(lambda: scheduler.status().waiting == 2)
         with pytest.raises(Overloaded) as refused:
-            scheduler.submit(KEY, opener(session), image(9.0))
+            scheduler.submit(KEY, image(9.0))
         session.release.set()
         assert [future.result().batch_size for future in queued] == [2, 2]
         first.result()
@@ -262,7 +286,7 @@ def test_a_full_queue_refuses_at_once_with_retry_after(
 
 
 def test_requests_still_being_prepared_count_against_the_queue(
-    make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
+    make_scheduler: Callable[..., BatchScheduler],
 ) -> None:
     def announce(key: BatchKey) -> None:
         with scheduler.arriving(key):
@@ -273,7 +297,7 @@ def test_requests_still_being_prepared_count_against_the_queue(
         announce(KEY)  # refused before it decodes anything
     assert full.value.retry_after_s == 10
     with scheduler.arriving(KEY) as arrival:
-        assert scheduler.result(arrival.submit(opener(session), image(1.0))).batch_size == 1
+        assert scheduler.result(arrival.submit(image(1.0))).batch_size == 1
 
 
 def test_a_request_still_queued_at_the_queue_deadline_is_refused(
@@ -317,7 +341,7 @@ def test_every_request_of_a_hung_batch_gets_the_timeout(
     scheduler = make_scheduler(batch_wait_s=60, inference_deadline_s=1)
     session.actions.append("stall")
     with scheduler.arriving(KEY) as a, scheduler.arriving(KEY) as b, scheduler.arriving(KEY) as c:
-        jobs = [arrival.submit(opener(session), image(1.0)) for arrival in (a, b, c)]
+        jobs = [arrival.submit(image(1.0)) for arrival in (a, b, c)]
     for job in jobs:
         with pytest.raises(InferenceTimeout):
             scheduler.result(job)
@@ -342,7 +366,7 @@ def test_a_failed_run_answers_with_an_error_and_the_next_run_is_normal(
     scheduler = make_scheduler(batch_wait_s=60)
     session.actions.append(action)
     with scheduler.arriving(KEY) as one, scheduler.arriving(KEY) as two:
-        jobs = [one.submit(opener(session), image(1.0)), two.submit(opener(session), image(2.0))]
+        jobs = [one.submit(image(1.0)), two.submit(image(2.0))]
     with pytest.raises(InferenceFailed) as failed:
         scheduler.result(jobs[0])
     assert (failed.value.http_status, failed.value.reason) == (500, reason)
@@ -380,27 +404,21 @@ def test_closing_refuses_what_still_waits(
         session.release.set()
         assert first.result().outputs[0][0, 0] == -1.0  # the run in flight finishes
     with pytest.raises(Overloaded):
-        scheduler.submit(KEY, opener(session), image(2.0))
+        scheduler.submit(KEY, image(2.0))
 
 
-def test_the_worker_opens_sessions_so_models_load_one_at_a_time(
-    make_scheduler: Callable[..., BatchScheduler], session: ScriptedSession
+def test_the_worker_asks_the_store_for_each_batchs_session(
+    make_scheduler: Callable[..., BatchScheduler], store: ScriptedStore
 ) -> None:
     scheduler = make_scheduler()
-    opened_in: list[str] = []
-
-    def open_in_worker() -> Loaded:
-        opened_in.append(threading.current_thread().name)
-        return opener(session)()
-
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = [
-            pool.submit(lambda: scheduler.result(scheduler.submit(KEY, open_in_worker, image(1.0))))
+            pool.submit(lambda: scheduler.result(scheduler.submit(KEY, image(1.0))))
             for _ in range(3)
         ]
         assert all(future.result().outputs[0][0, 0] == 1.0 for future in futures)
-    assert opened_in
-    assert all(name.startswith("inference-worker") for name in opened_in)
+    assert store.asked_in
+    assert all(name.startswith("inference-worker") for name in store.asked_in)
 
 
 @pytest.mark.parametrize(
@@ -414,16 +432,15 @@ def test_the_worker_opens_sessions_so_models_load_one_at_a_time(
 def test_a_model_that_fails_to_open_answers_its_batch_and_the_queue_moves_on(
     make_scheduler: Callable[..., BatchScheduler],
     session: ScriptedSession,
+    store: ScriptedStore,
     failure: Exception,
     expected: type[Exception],
     reason: str,
 ) -> None:
-    def failing() -> Loaded:
-        raise failure
-
+    store.failure = failure
     scheduler = make_scheduler(batch_wait_s=60)
     with scheduler.arriving(KEY) as one, scheduler.arriving(KEY) as two:
-        jobs = [one.submit(failing, image(1.0)), two.submit(failing, image(2.0))]
+        jobs = [one.submit(image(1.0)), two.submit(image(2.0))]
     errors = []
     for job in jobs:
         with pytest.raises(expected) as caught:
@@ -432,4 +449,5 @@ def test_a_model_that_fails_to_open_answers_its_batch_and_the_queue_moves_on(
     assert all(reason in str(error) for error in errors)
     assert errors[0] is not errors[1]  # each request thread raises its own copy
     assert session.batches == []
+    store.failure = None
     assert predict(scheduler, session, 3.0).outputs[0][0, 0] == 3.0

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from app.inference.manifest import InputSpec
 from app.inference.sessions import (
     BrokenModel,
     Loaded,
@@ -16,6 +15,7 @@ from app.inference.sessions import (
     session_options,
     usable_cores,
 )
+from app.repository.manifest import InputSpec
 from app.settings import Settings
 
 SPEC = InputSpec(name="input", height=227, width=227, channels=3, layout="NCHW", dtype="float32")

@@ -17,7 +17,6 @@ runs.
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -32,14 +31,18 @@ import pytest
 import torch
 from torch import nn
 
+from app.building import build as building
+from app.building.build import build_models
 from app.cli import main
-from app.inference.manifest import read_manifest
 from app.nets import export as export_module
-from app.nets import repository, weights
+from app.nets import weights
 from app.nets.builder import SpecNet, build
+from app.nets.describe import spec_fingerprint
 from app.nets.export import OUTPUT_NAME, ExportError, export
-from app.nets.repository import build_models, spec_fingerprint
+from app.nets.triton import parse_config
 from app.nets.weights import load_into
+from app.repository import lock
+from app.repository.manifest import read_manifest
 from app.specs import Spec, builtin_registry
 
 UNTRAINED = ["alexnet-lecture", "zfnet-lecture", "alexnet-2012", "zfnet-2013", "vgg11-bn"]
@@ -281,15 +284,15 @@ def test_batchnorm_statistics_from_a_checkpoint_reach_onnx_runtime(
 @pytest.mark.parametrize("spec_id", ALL)
 def test_the_layout_is_a_triton_model_repository(repo: Path, spec_id: str) -> None:
     spec = builtin_registry().get(spec_id)
-    config = (repo / spec_id / "config.pbtxt").read_text()
-    assert re.search(rf'^name: "{re.escape(spec_id)}"$', config, re.M)
-    assert re.search(r'^platform: "onnxruntime_onnx"$', config, re.M)
-    assert re.search(r"^max_batch_size: [1-9]\d*$", config, re.M)
-    dims = f"dims: [ 3, {spec.input.height}, {spec.input.width} ]"
-    assert 'name: "input"' in config
-    assert dims in config
-    assert 'name: "logits"' in config
-    assert "dims: [ 1000 ]" in config
+    config = parse_config((repo / spec_id / "config.pbtxt").read_text())
+    assert (config.name, config.platform) == (spec_id, "onnxruntime_onnx")
+    assert config.max_batch_size >= 1
+    [model_input], [output] = config.input, config.output
+    assert (model_input.name, list(model_input.dims)) == (
+        "input",
+        [3, spec.input.height, spec.input.width],
+    )
+    assert (output.name, list(output.dims)) == ("logits", [1000])
     versions = [p.name for p in (repo / spec_id).iterdir() if p.is_dir()]
     assert versions == ["1"]
     assert sorted(p.name for p in (repo / spec_id / "1").iterdir()) == ["model.onnx"]
@@ -378,8 +381,8 @@ def test_a_plain_build_keeps_pretrained_weights_without_downloading(
     monkeypatch.setattr(weights.urllib.request, "urlopen", lambda url, **_: tries.append(url))
     [outcome] = build_models([PRETRAINED], root=root, say=lambda _: None)
     assert outcome.status == "up to date"
-    assert outcome.provenance is not None
-    assert outcome.provenance.kind == "pretrained"
+    assert outcome.weights is not None
+    assert outcome.weights.kind == "pretrained"
     assert tries == []
     assert stamps(root, lock=False) == before
     assert read_manifest(root / PRETRAINED).weights.kind == "pretrained"
@@ -408,7 +411,7 @@ def test_a_failed_export_leaves_no_half_written_files(
 
 
 def test_a_parity_failure_fails_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repository, "PARITY_TOLERANCE", 0.0)  # no export is that exact
+    monkeypatch.setattr(building, "PARITY_TOLERANCE", 0.0)  # no export is that exact
     [outcome] = build_models(["alexnet-lecture"], untrained=True, root=tmp_path, say=lambda _: None)
     assert outcome.status == "failed"
     assert "ONNX Runtime differs from torch" in outcome.message
@@ -432,10 +435,10 @@ def test_a_second_builder_waits_for_the_first(tmp_path: Path) -> None:
     order: list[str] = []
 
     def second() -> None:
-        with repository.build_lock(tmp_path, said.append):
+        with lock.build_lock(tmp_path, said.append):
             order.append("second")
 
-    with repository.build_lock(tmp_path, said.append):
+    with lock.build_lock(tmp_path, said.append):
         assert (tmp_path / ".build.lock").read_text() == f"{os.getpid()}\n"
         thread = threading.Thread(target=second)
         thread.start()

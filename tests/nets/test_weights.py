@@ -13,16 +13,11 @@ from typing import Any
 import pytest
 import torch
 
+from app.building.build import build_models
 from app.cli import main
 from app.nets import weights as w
 from app.nets.builder import build
-from app.nets.repository import (
-    Downloads,
-    Plan,
-    build_models,
-    plan_weights,
-    resolve,
-)
+from app.nets.plan import Downloads, Plan, plan_weights, resolve
 from app.settings import Settings
 from app.specs import builtin_registry
 
@@ -210,12 +205,12 @@ def test_offline_the_build_says_so_and_falls_back_to_untrained(
     outcomes = build_models([PRETRAINED], root=root, settings=settings, say=said.append)
     [outcome] = outcomes
     assert outcome.status == "built"
-    assert outcome.provenance is not None
-    assert outcome.provenance.kind == "untrained"
+    assert outcome.weights is not None
+    assert outcome.weights.kind == "untrained"
     assert said[0].startswith("alexnet-torchvision: offline: pretrained weights could not be")
     assert "falling back to untrained" in said[0]
     manifest = json.loads((root / "alexnet-torchvision" / "manifest.json").read_text())
-    assert manifest["weights"]["kind"] == "untrained"
+    assert manifest["weights"]["state"] == "not_downloaded"
     assert manifest["weights"]["seed"] == 0
     assert manifest["weights"]["note"].startswith("offline")
     assert leftovers(root, tmp_path / "cache") == []
@@ -252,8 +247,8 @@ def test_after_one_offline_failure_a_run_tries_no_more_downloads(
     urls = [builtin_registry().get(i).weights.url for i in ("vgg11", "vgg13")]  # type: ignore[union-attr]
     plans = [Plan("default", url) for url in urls]
     for plan in plans:
-        provenance, checkpoint = resolve(plan, downloads, lambda _: None, "net")
-        assert (provenance.kind, checkpoint) == ("untrained", None)
+        weights, checkpoint = resolve(plan, downloads, lambda _: None, "net")
+        assert (weights.kind, checkpoint) == ("untrained", None)
     assert tries == urls[:1]
     with pytest.raises(w.DownloadFailed, match="offline"):
         resolve(Plan("checkpoint", urls[1]), downloads, lambda _: None, "net")

@@ -43,9 +43,11 @@ def write_model(root: Path, template: dict[str, Any], net_id: str, weights: dict
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
-UNTRAINED = {"kind": "untrained", "seed": 0, "note": "offline: could not download"}
+UNPUBLISHED = {"state": "unpublished", "seed": 0, "note": "none published"}
+UNTRAINED = {"state": "not_downloaded", "seed": 0, "note": "offline: could not download"}
+REQUESTED = {"state": "requested", "seed": 0, "note": "--untrained was given"}
 PRETRAINED = {
-    "kind": "pretrained",
+    "state": "pretrained",
     "source": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     "sha256": SHA,
 }
@@ -61,10 +63,12 @@ def template(models_root: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory, template: dict[str, Any]) -> Path:
-    """alexnet-lecture untrained (none published), vgg11 untrained (its download failed),
-    alexnet-torchvision pretrained, every other net not built."""
+    """alexnet-lecture untrained (none published), vgg11 untrained (its download failed), vgg19
+    untrained (built with --untrained), alexnet-torchvision pretrained, every other net not
+    built."""
     root = tmp_path_factory.mktemp("served")
-    write_model(root, template, "alexnet-lecture", UNTRAINED)
+    write_model(root, template, "alexnet-lecture", UNPUBLISHED)
+    write_model(root, template, "vgg19", REQUESTED)
     write_model(root, template, "vgg11", UNTRAINED)
     write_model(root, template, "alexnet-torchvision", PRETRAINED)
     return root
@@ -81,6 +85,7 @@ def test_each_state_from_the_manifest(repository: Path) -> None:
     states = {net_id: weights_now(repository, net_id).state for net_id in builtin_registry().ids()}
     assert states["alexnet-lecture"] == "unpublished"
     assert states["vgg11"] == "not_downloaded"
+    assert states["vgg19"] == "requested"
     assert states["alexnet-torchvision"] == "pretrained"
     assert states["vgg16"] == "not_built"
     pretrained = weights_now(repository, "alexnet-torchvision")
@@ -96,6 +101,7 @@ def test_the_home_table_says_what_each_net_serves(served_client: TestClient) -> 
     )
     assert cells["alexnet-lecture"] == "untrained: none published"
     assert cells["vgg11"] == "untrained: not downloaded"
+    assert cells["vgg19"] == "untrained: on request"
     assert cells["alexnet-torchvision"] == "pretrained"
     assert cells["vgg16"] == "not built yet"
     assert "Pretrained weights" not in html
@@ -123,6 +129,15 @@ def test_a_net_whose_download_failed_says_so_and_how_to_fix_it(served_client: Te
     banner = re.search(r"<div class=\"banner untrained\"[^>]*>", html)
     assert banner is not None
     assert "hidden" not in banner[0]
+
+
+def test_a_net_built_untrained_on_request_does_not_blame_the_network(
+    served_client: TestClient,
+) -> None:
+    hero = _hero(served_client.get("/nets/vgg19").text)
+    assert "built with --untrained" in hero
+    assert "could not be downloaded" not in hero
+    assert "convatlas models build vgg19" in hero
 
 
 def test_a_pretrained_net_names_its_checkpoint_and_hash(served_client: TestClient) -> None:

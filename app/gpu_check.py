@@ -1,4 +1,5 @@
-"""scripts/gpu-check: run every net on an NVIDIA GPU, time it, and fail if anything fell back.
+"""scripts/gpu-check (python -m app.gpu_check): run every net on an NVIDIA GPU, time it,
+and fail if anything fell back.
 
 1. CUDA must really work (the service's own quiet probe); otherwise it stops at once, exit 1.
 2. It builds the models, untrained, into a scratch repository (artifacts/gpu-check/models);
@@ -21,8 +22,6 @@ import contextlib
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from app.inference.manifest import Manifest, ManifestError, read_manifest
 from app.inference.providers import CPU, CUDA, captured_stderr, cuda_problem
+from app.repository.manifest import Manifest, ManifestError, read_manifest
 from app.specs import builtin_registry
 
 TENSORRT = "TensorrtExecutionProvider"
@@ -102,9 +101,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _build(root: Path, ids: Sequence[str]) -> int:
-    command = [sys.executable, "-m", "app.cli", "models", "build", "--untrained"]
-    print(f"gpu-check: building {len(ids)} nets into {root} (untrained: speed needs no weights)")
-    return subprocess.run([*command, "--root", str(root), *ids], check=False).returncode
+    """Build ``ids`` untrained into ``root``, in this process; 1 when one failed."""
+    from app.building.build import build_models  # torch loads only when there is a build
+
+    outcomes = build_models(ids, untrained=True, root=root)
+    return 1 if any(outcome.status == "failed" for outcome in outcomes) else 0
 
 
 def _manifests(root: Path, ids: Sequence[str], check: Check) -> dict[str, Manifest]:
@@ -197,8 +198,9 @@ def _ms_per_image(
 
 def _fp16(manifests: dict[str, Manifest], check: Check) -> None:
     out = SCRATCH / "fp16"
-    command = [sys.executable, "-m", "app.nets.half", str(out), *manifests]
-    if subprocess.run(command, check=False).returncode != 0:
+    from app.nets import half  # torch loads only for --fp16
+
+    if half.main([str(out), *manifests]) != 0:
         check.failures.append("fp16: the fp16 export failed")
         return
     print(f"\n{'fp16 on ' + check.accelerated:<32} {'b1':>8} {'b8':>8} {'b64':>8}  ms/image")

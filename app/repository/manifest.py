@@ -1,8 +1,8 @@
 """The manifest beside each model in the repository: models/<id>/manifest.json.
 
-`convatlas models build` (app/nets/repository.py) writes it last, after every file it names, so a
-manifest that reads back and whose files have the sizes it records describes a finished build.
-This module is the one schema; the build side writes plain JSON and a test holds the two together.
+One schema, written by the build (app/building) and read by the runtime (app/inference) and the
+pages (app/web/weights.py). A net's folder is published complete (files.py), so a manifest that
+reads back and whose files have the sizes it records describes a finished build.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MANIFEST_FILE = "manifest.json"
-FORMAT = 1
+from app.repository.files import write_atomic
+from app.repository.layout import MANIFEST_FILE
+
+# 2: the weights record their state (why a net is untrained), folders are published complete.
+FORMAT = 2
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Positive = Annotated[int, Field(ge=1)]
@@ -56,20 +59,41 @@ class Labels(Frozen):
     count: Positive
 
 
+# Why a net holds the weights it does: a checkpoint ("pretrained"), or seeded random weights
+# because none were ever published ("unpublished"), because the published ones could not be
+# downloaded ("not_downloaded"), or because the build was asked for them ("requested").
+WeightsState = Literal["pretrained", "unpublished", "not_downloaded", "requested"]
+
+
 class Weights(Frozen):
     """Where the weights came from: a checkpoint (source and sha256) or a seed (untrained)."""
 
-    kind: Literal["pretrained", "untrained"]
+    state: WeightsState
     source: str | None = None
     sha256: Sha256 | None = None
     seed: int | None = None
     note: str | None = None
 
+    @property
+    def kind(self) -> Literal["pretrained", "untrained"]:
+        return "pretrained" if self.state == "pretrained" else "untrained"
+
+    def describe(self) -> str:
+        if self.state == "pretrained":
+            return f"pretrained from {self.source} (sha256 {self.sha256})"
+        note = f"; {self.note}" if self.note else ""
+        return f"untrained: seeded random weights, seed {self.seed}{note}"
+
+    def same_weights(self, other: Weights) -> bool:
+        """The same tensors: why a net is untrained (state, note) may differ."""
+        mine = (self.kind, self.source, self.sha256, self.seed)
+        return mine == (other.kind, other.source, other.sha256, other.seed)
+
     @model_validator(mode="after")
     def _provenance(self) -> Weights:
-        if self.kind == "pretrained" and (self.source is None or self.sha256 is None):
+        if self.state == "pretrained" and (self.source is None or self.sha256 is None):
             raise ValueError("pretrained weights need their source and sha256")
-        if self.kind == "untrained" and self.seed is None:
+        if self.state != "pretrained" and self.seed is None:
             raise ValueError("untrained weights need the seed they were drawn with")
         return self
 
@@ -120,7 +144,7 @@ class Versions(Frozen):
 
 
 class Manifest(Frozen):
-    format: Literal[1]
+    format: Literal[2]
     id: str
     name: str
     spec_sha256: Sha256
@@ -139,6 +163,13 @@ class Manifest(Frozen):
 
 class ManifestError(ValueError):
     """The manifest is missing, unreadable, or does not describe the files beside it."""
+
+
+def write_manifest(model_dir: Path, manifest: Manifest) -> None:
+    write_atomic(
+        model_dir / MANIFEST_FILE,
+        (manifest.model_dump_json(indent=1, exclude_none=True) + "\n").encode(),
+    )
 
 
 def read_manifest(model_dir: Path) -> Manifest:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.inference import background
+from app.building import background
 from app.settings import Settings
 
 
@@ -18,7 +18,7 @@ def test_the_build_is_every_net_smallest_first_into_the_repository() -> None:
     command = background.build_command_line(Path("models-here"))
     build = [sys.executable, "-m", "app.cli", "models", "build", "--root", "models-here"]
     assert command[: len(build)] == build
-    assert command[len(build) :] == background.smallest_first()
+    assert command[len(build) :] == ["--low-priority", *background.smallest_first()]
 
 
 @pytest.fixture
@@ -59,3 +59,22 @@ def test_the_server_can_still_stop_a_running_build(
     sleeping_build.terminate()
     assert sleeping_build.wait(timeout=60) == -signal.SIGTERM
     assert sleeping_build.poll() == -signal.SIGTERM
+
+
+def test_a_low_priority_process_is_last_for_the_cpu_and_idle_for_the_disk() -> None:
+    """What `models build --low-priority` does first, in a child of its own (nice cannot be
+    undone by an unprivileged process)."""
+    code = (
+        "import os\n"
+        "from app.building.background import io_priority_class, lowest_priority\n"
+        "before = io_priority_class(os.getpid())\n"
+        "lowest_priority()\n"
+        "print(os.nice(0), before, io_priority_class(os.getpid()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    nice, before, after = result.stdout.split()
+    assert nice == str(background.LOWEST_NICE)
+    assert before != "3"  # a fresh process is not idle-class already: the change is real
+    assert after == "3"  # IOPRIO_CLASS_IDLE

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from app.inference import gpu_check
+from app import gpu_check
 from app.inference.providers import nvidia_driver_present
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(nvidia_driver_present(), reason="a GPU machine: the refusal is not observable")
@@ -43,3 +43,17 @@ def test_a_missing_model_fails_the_check(
     args = ["--allow-cpu", "--models", str(tmp_path), "--nets", "vgg16"]
     assert gpu_check.main(args) == 1
     assert "gpu-check: FAIL: vgg16: not built" in capsys.readouterr().out
+
+
+def test_the_cpu_self_test_builds_what_it_times_in_its_own_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --models: the check builds the net (untrained) into its scratch folder, in-process,
+    then times it on the CPU standing in for CUDA."""
+    monkeypatch.chdir(tmp_path)
+    spawned: list[object] = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **_: spawned.append(args))
+    assert gpu_check.main(["--allow-cpu", "--nets", "alexnet-lecture"]) == 0
+    assert spawned == []
+    assert (tmp_path / "artifacts/gpu-check/models/alexnet-lecture/1/model.onnx").is_file()
+    assert "self-test passed on the CPU" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The manifest: what the build writes is what the service's schema reads, strictly."""
+"""The manifest: what the build writes is what the runtime reads, strictly, one schema."""
 
 import json
 import shutil
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.inference.manifest import Manifest, ManifestError, Weights, read_manifest
-from app.nets.repository import IMAGENET_MEAN, IMAGENET_STD, RESIZE
+from app.nets.describe import IMAGENET_MEAN, IMAGENET_STD, RESIZE
 from app.nets.weights import sha256_of
+from app.repository.manifest import Manifest, ManifestError, Weights, read_manifest
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "torchvision"
 
@@ -21,7 +21,9 @@ def test_the_built_manifest_reads_back_under_the_strict_schema(
     manifest = read_manifest(models_root / model_id)
     assert manifest.id == model_id
     assert manifest.opset >= 17
-    assert manifest.weights == Weights(kind="untrained", seed=0, note="--untrained was given")
+    assert manifest.format == 2
+    assert manifest.weights == Weights(state="requested", seed=0, note="--untrained was given")
+    assert manifest.weights.kind == "untrained"
     assert manifest.model.sha256 == sha256_of(models_root / model_id / "1" / "model.onnx")
     assert manifest.features.sha256 == sha256_of(models_root / model_id / "features.onnx")
     assert manifest.parity.max_abs_diff <= manifest.parity.tolerance == 1e-4
@@ -50,9 +52,11 @@ def test_an_unknown_field_or_missing_provenance_is_refused(models_root: Path) ->
     with pytest.raises(ValidationError):
         Manifest.model_validate({**raw, "surprise": 1})
     with pytest.raises(ValidationError, match="source and sha256"):
-        Weights.model_validate({"kind": "pretrained", "source": "https://example.org/x.pth"})
+        Weights.model_validate({"state": "pretrained", "source": "https://example.org/x.pth"})
     with pytest.raises(ValidationError, match="seed"):
-        Weights.model_validate({"kind": "untrained"})
+        Weights.model_validate({"state": "not_downloaded"})
+    with pytest.raises(ValidationError):  # format 1's field: such a build is redone
+        Weights.model_validate({"kind": "untrained", "seed": 0})
 
 
 def test_a_missing_or_damaged_manifest_says_what_is_wrong(
