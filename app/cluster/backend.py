@@ -55,6 +55,11 @@ Method = Literal["predict", "features"]
 # How long the catalog's manifests are trusted before they are asked again (a redeploy shows
 # within this), and how long to wait for the catalog itself.
 CATALOG_TTL_S = 5.0
+# How long a request waits for this process to join the cluster before it is refused, and how
+# long after a failed attempt the next one starts.
+CONNECT_WAIT_S = 5.0
+STATUS_WAIT_S = 1.0  # status() (/readyz, every page's predict box) waits less: it only reports
+RECONNECT_S = 5.0
 # Errors that mean the replica went away under the request: the request may be sent again.
 REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError)
 
@@ -71,6 +76,9 @@ class RayBackend:
         self._handles: dict[str, Any] = {}
         self._manifests: dict[str, Manifest] = {}
         self._manifests_at = float("-inf")
+        self._joining: threading.Thread | None = None
+        self._join_problem: str | None = None
+        self._join_failed_at = float("-inf")
 
     def run(self, model_id: str, images: Any, outputs: Outputs, deadline_s: float) -> BatchOutput:
         """Each image to the net's deployment as its own request (Serve batches them with other
@@ -153,11 +161,34 @@ class RayBackend:
 
     # The cluster.
 
-    def _connected(self) -> None:
+    def _connected(self, wait_s: float = CONNECT_WAIT_S) -> None:
+        """Joined to the cluster, or ClusterUnavailable within ``wait_s``: the joining runs in
+        a thread of its own (ray.init may retry for minutes), and is tried again at most every
+        RECONNECT_S after it failed."""
+        if ray.is_initialized():
+            return
+        with self._lock:
+            idle = self._joining is None or not self._joining.is_alive()
+            if idle and time.monotonic() - self._join_failed_at >= RECONNECT_S:
+                self._joining = threading.Thread(target=self._join, name="ray-join", daemon=True)
+                self._joining.start()
+            joining = self._joining
+        if joining is not None:
+            joining.join(timeout=wait_s)
+        if ray.is_initialized():
+            return
+        address = self._settings.ray_address
+        why = self._join_problem or f"still connecting to the Ray cluster at {address}"
+        raise self._unavailable(why)
+
+    def _join(self) -> None:
         try:
             connect(self._settings)
         except Exception as error:  # ray.init's failures share no base class
-            raise self._unavailable(f"cannot reach the Ray cluster: {error}") from None
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            with self._lock:
+                self._join_problem = first
+                self._join_failed_at = time.monotonic()
 
     def _catalog(self) -> dict[str, Manifest]:
         with self._lock:
@@ -180,7 +211,7 @@ class RayBackend:
     def _cluster(self) -> ClusterStatus:
         settings = self._settings
         try:
-            self._connected()
+            self._connected(wait_s=STATUS_WAIT_S)
             return cluster_state(settings)
         except Exception as error:  # reported in the status, not raised
             return ClusterStatus(

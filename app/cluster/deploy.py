@@ -11,6 +11,7 @@ the catalog, the tensors go to the replicas.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from app.repository.manifest import Manifest, read_manifest
 from app.settings import Settings
 
 CATALOG = "catalog"  # the application's ingress deployment
+PROBE_TIMEOUT_S = 3.0
 SERVE_NAMESPACE = "serve"  # where Serve's controller and replicas live, whatever the driver's
 
 
@@ -40,15 +42,33 @@ class Catalog:
 
 
 def connect(settings: Settings) -> None:
-    """Join the cluster at Settings.ray_address ("auto" when unset) as a driver, once."""
+    """Join the cluster at Settings.ray_address ("auto" when unset) as a driver, once.
+    ConnectionError at once when nothing listens at a host:port address: ray.init itself would
+    retry for minutes."""
     if ray.is_initialized():
         return
+    address = settings.ray_address or "auto"
+    if (problem := unreachable(address)) is not None:
+        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {problem}")
     ray.init(
         address=settings.ray_address or "auto",
         namespace=settings.ray_namespace,
         log_to_driver=False,  # replicas log on their nodes, not into the web tier's output
         logging_level=logging.WARNING,
     )
+
+
+def unreachable(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why nothing answers at a host:port address (a TCP connection to the head's GCS port),
+    or None; "auto" and other forms are left to ray.init."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        return error.strerror or type(error).__name__
+    return None
 
 
 def deploy(settings: Settings, root: Path, ids: Sequence[str]) -> dict[str, Manifest]:

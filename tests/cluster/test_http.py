@@ -15,7 +15,7 @@ import pytest
 
 from app.cluster.deploy import deploy
 from app.settings import Settings
-from scripts.liveserver import LiveServer, server_env, serving
+from scripts.liveserver import LiveServer, free_port, server_env, serving
 from tests.cluster.support import (
     NET,
     SETTLE_S,
@@ -139,3 +139,29 @@ def test_killing_the_replica_leaves_200_again_within_a_minute_and_no_500(
     stream.assert_clean(TIMEOUT_S * 2 + 5)
     print(f"HTTP, one replica killed: 200 again within {back:.1f} s; {dict(stream.statuses())}")
     assert SETTLE_S >= RECOVERY_LIMIT_S
+
+
+def test_an_unreachable_cluster_is_ready_but_503_with_retry_after(
+    tmp_path: Path, photo_jpeg: bytes
+) -> None:
+    """A web tier whose cluster is down starts, says so on /readyz, and refuses uploads with
+    503 + Retry-After at once (ray.init alone would retry for minutes)."""
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    refused = f"cannot reach the Ray cluster at {address}: Connection refused"
+    env = server_env(
+        tmp_path, {"CONVATLAS_INFERENCE_BACKEND": "ray", "CONVATLAS_RAY_ADDRESS": address}
+    )
+    with serving(env) as live:
+        cluster = live.get("/readyz").json()["inference"]["cluster"]
+        assert (cluster["reachable"], cluster["status"]) == (False, "UNREACHABLE")
+        assert (
+            cluster["message"] == f"cannot reach the Ray cluster at {address}: Connection refused"
+        )
+        started = time.monotonic()
+        response = post_photo(live, photo_jpeg)
+        assert time.monotonic() - started < TIMEOUT_S
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    error = response.json()["error"]
+    assert error["code"] == "cluster_unavailable"
+    assert error["message"] == refused
