@@ -339,13 +339,13 @@ def test_cluster_without_ray_says_which_extra(
     assert "needs ray, which this install lacks: install convatlas[cluster]" in captured.err
 
 
-def test_cluster_status_with_no_cluster_there_fails_at_once_saying_so(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_cluster_status_with_no_cluster_there_fails_at_once_saying_so() -> None:
     from scripts.liveserver import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    assert main(["cluster", "status", "--address", address]) == EXIT_FAILED
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert f"cannot reach the Ray cluster at {address}: Connection refused" in captured.err
+    command = [sys.executable, "-m", "app.cli", "cluster", "status", "--address", address]
+    # Its own process: this one may have joined a test cluster already (tests/cluster).
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == EXIT_FAILED
+    assert done.stdout == ""
+    assert f"cannot reach the Ray cluster at {address}: Connection refused" in done.stderr
