@@ -17,6 +17,7 @@ from app.core.errors import SpecInvalid, parse_json
 from app.core.formatting import to_csv, to_json, to_text
 from app.core.numbers import si_count
 from app.core.table import Table
+from app.settings import Settings, get_settings
 from app.specs import UnknownSpecError, builtin_registry
 
 if TYPE_CHECKING:  # the build needs torch: it loads only for `models build`
@@ -39,10 +40,11 @@ exit status:
   1  the input or the work failed (an invalid spec; a net that did not build)
   2  usage error (an unknown option or net, a file that cannot be read)
   3  this install lacks what the command needs: `models build` needs the build extra,
-     convatlas[build] (torch, onnx)
+     convatlas[build] (torch, onnx); `cluster` needs the cluster extra, convatlas[cluster] (ray)
   130, 143  interrupted (Ctrl-C, SIGTERM); a half-built net leaves no files behind"""
 # What `models build` imports that only the `build` extra installs.
 BUILD_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "tqdm", "tritonclient", "grpc"})
+CLUSTER_EXTRA_MODULE = "ray"
 
 
 def _error(command: str, message: str) -> None:
@@ -149,6 +151,65 @@ def _summary(outcomes: Sequence[Outcome]) -> str:
     if untrained:
         line += f"; untrained (seeded random weights): {', '.join(untrained)}"
     return line
+
+
+def _cluster_settings(args: argparse.Namespace) -> Settings:
+    """The Settings (CONVATLAS_* variables), with --address over CONVATLAS_RAY_ADDRESS."""
+    settings = get_settings()
+    if args.address is not None:
+        settings = settings.model_copy(update={"ray_address": args.address})
+    return settings
+
+
+def _cluster_deploy(args: argparse.Namespace) -> int:
+    command = "cluster deploy"
+    registry = builtin_registry()
+    unknown = [spec_id for spec_id in args.ids if spec_id not in registry]
+    if unknown:
+        _error(command, str(UnknownSpecError(unknown[0], registry.ids())))
+        return EXIT_USAGE
+    try:
+        from app.cluster.deploy import cluster_state, deploy, status_text
+        from app.repository.manifest import ManifestError
+    except ModuleNotFoundError as error:
+        return _cluster_missing(command, error)
+    settings = _cluster_settings(args)
+    root = Path(args.root)
+    ids = args.ids or [spec_id for spec_id in registry.ids() if (root / spec_id).is_dir()]
+    if not ids:
+        _error(command, f"no built net in {root}: run `convatlas models build` first")
+        return EXIT_FAILED
+    try:
+        deploy(settings, root, ids)
+    except ManifestError as error:
+        _error(command, f"{error}: run `convatlas models build` first")
+        return EXIT_FAILED
+    except (ConnectionError, RuntimeError) as error:  # no cluster there; a replica that fails
+        _error(command, str(error).splitlines()[0])
+        return EXIT_FAILED
+    sys.stdout.write(status_text(cluster_state(settings)))
+    return EXIT_OK
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    try:
+        from app.cluster.deploy import cluster_state, status_text
+    except ModuleNotFoundError as error:
+        return _cluster_missing("cluster status", error)
+    try:
+        state = cluster_state(_cluster_settings(args))
+    except ConnectionError as error:
+        _error("cluster status", str(error).splitlines()[0])
+        return EXIT_FAILED
+    sys.stdout.write(state.model_dump_json(indent=2) + "\n" if args.json else status_text(state))
+    return EXIT_OK
+
+
+def _cluster_missing(command: str, error: ModuleNotFoundError) -> int:
+    if error.name != CLUSTER_EXTRA_MODULE:
+        raise error
+    _error(command, "needs ray, which this install lacks: install convatlas[cluster]")
+    return EXIT_MISSING
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -262,6 +323,44 @@ def _add_serve(commands: Commands) -> None:
     serve.set_defaults(run=_serve)
 
 
+def _add_cluster(commands: Commands) -> None:
+    cluster = commands.add_parser(
+        "cluster",
+        help="inference on a Ray Serve cluster",
+        description="Deploy the nets to a Ray Serve cluster and see its state (docs/scale-out.md).",
+    )
+    cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True)
+    deploy = _command(
+        cluster_commands,
+        "deploy",
+        "deploy nets: one Serve deployment per net",
+        "Deploy one Serve application with one deployment per net. Each net's model files\n"
+        "go to the cluster through Ray's object store (no shared disk); each replica checks\n"
+        "them against the manifest's sha256. Replicas, batching, autoscaling and resources\n"
+        "come from the CONVATLAS_* settings (CONVATLAS_CLUSTER_*). Needs the cluster extra.",
+    )
+    deploy.add_argument("ids", nargs="*", metavar="ID", help="net ids (default: every built net)")
+    deploy.add_argument(
+        "--root", default="models", help="the model repository (default: %(default)s)"
+    )
+    status = _command(
+        cluster_commands,
+        "status",
+        "each net's replicas, nodes, provider, weights and queue",
+        "Per net: Serve's status, its replicas and the nodes they run on, their provider,\n"
+        "weights and queue depth.",
+    )
+    status.add_argument("--json", action="store_true", help="the status as JSON")
+    for command in (deploy, status):
+        command.add_argument(
+            "--address",
+            metavar="ADDR",
+            help="the Ray cluster (default: CONVATLAS_RAY_ADDRESS, else auto)",
+        )
+    deploy.set_defaults(run=_cluster_deploy)
+    status.set_defaults(run=_cluster_status)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="convatlas",
@@ -279,6 +378,7 @@ def parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_list)
     _add_table(commands)
     _add_models(commands)
+    _add_cluster(commands)
     _add_serve(commands)
     return root
 

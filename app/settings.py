@@ -125,6 +125,32 @@ class Settings(BaseSettings):
     # under the supervisor's own grace period (`docker stop` waits 10 s, Kubernetes 30 s).
     shutdown_grace_s: float = Field(default=8.0, gt=0)
 
+    # Where inference runs (docs/scale-out.md): "local", in this process (the scheduler above),
+    # or "ray", on the Ray Serve cluster at ray_address that `convatlas cluster deploy` set up.
+    # With "ray" this process only decodes and preprocesses; the nets run on the cluster.
+    inference_backend: Literal["local", "ray"] = "local"
+    # The cluster: "auto" where a Ray node runs on this machine (`ray start --address=HEAD:6379
+    # --num-cpus=0` beside a web process), or the head's GCS address, host:port, from the head's
+    # own machine. None means "auto" for `convatlas cluster`; the ray backend requires it set.
+    ray_address: str | None = None
+    ray_namespace: str = "convatlas"
+    ray_app_name: str = "convatlas"  # the Serve application `convatlas cluster deploy` runs
+    # Each net's deployment: Serve's autoscaler keeps between min and max replicas, aiming at
+    # this many requests in flight per replica; it adds one after upscale_delay_s of more and
+    # removes one after downscale_delay_s of less. Each replica reserves these resources; set
+    # cluster_replica_gpus to 1 (or 0.5 to share a GPU) where the workers have GPUs.
+    cluster_min_replicas: int = Field(default=1, ge=0)
+    cluster_max_replicas: int = Field(default=2, ge=1)
+    cluster_target_ongoing_requests: float = Field(default=4.0, gt=0)
+    cluster_upscale_delay_s: float = Field(default=10.0, ge=0)
+    cluster_downscale_delay_s: float = Field(default=120.0, ge=0)
+    cluster_replica_cpus: float = Field(default=1.0, ge=0)
+    cluster_replica_gpus: float = Field(default=0.0, ge=0)
+    # A request the cluster has not answered within this long gets 503 + Retry-After (a replica
+    # that is starting loads its net first); unavailable answers carry this Retry-After.
+    cluster_request_timeout_s: float = Field(default=30.0, gt=0)
+    cluster_retry_after_s: int = Field(default=5, ge=1)
+
 
 @cache
 def get_settings() -> Settings:

@@ -170,7 +170,18 @@ def test_every_option_and_command_has_help() -> None:
     assert checked >= 15
 
 
-@pytest.mark.parametrize("argv", [[], ["table"], ["list"], ["models", "build"], ["serve"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["table"],
+        ["list"],
+        ["models", "build"],
+        ["serve"],
+        ["cluster", "deploy"],
+        ["cluster", "status"],
+    ],
+)
 def test_help_lists_the_exit_statuses(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
@@ -207,18 +218,23 @@ def test_models_build_refuses_bad_arguments_on_stderr(
     assert not (tmp_path / "models").exists()
 
 
+def import_fails(monkeypatch: pytest.MonkeyPatch, module: str, missing: str) -> None:
+    """Importing ``module`` fails as if the install lacked ``missing`` (an extra's package)."""
+    real_import = builtins.__import__
+
+    def without(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == module:
+            raise ModuleNotFoundError(f"No module named '{missing}'", name=missing)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without)
+
+
 def test_models_build_without_torch_says_which_extra(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "app.building.build", None)  # as if torch were missing
-    real_import = builtins.__import__
-
-    def no_torch(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "app.building.build":
-            raise ModuleNotFoundError("No module named 'torch'", name="torch")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_torch)
+    import_fails(monkeypatch, "app.building.build", "torch")
     assert main(["models", "build", "--root", str(tmp_path)]) == EXIT_MISSING
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -284,3 +300,63 @@ def test_elsewhere_progress_is_plain_lines() -> None:
     progress.step("vgg16", "export")
     assert "\r" not in stderr.getvalue()
     assert re.fullmatch(r"vgg16: 2/3 export \(at \d+\.\d s\)\n", stderr.getvalue())
+
+
+def test_cluster_deploy_refuses_an_unknown_net_before_reaching_any_cluster(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["cluster", "deploy", "resnet50", "--address", "127.0.0.1:1"]
+    assert main(argv) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "convatlas cluster deploy: unknown net 'resnet50'" in captured.err
+
+
+def test_cluster_deploy_with_nothing_built_says_to_build_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["cluster", "deploy", "--root", str(tmp_path), "--address", "127.0.0.1:1"]
+    assert main(argv) == EXIT_FAILED
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"no built net in {tmp_path}: run `convatlas models build` first" in captured.err
+
+
+def test_cluster_deploy_of_a_net_not_built_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["cluster", "deploy", "vgg11", "--root", str(tmp_path), "--address", "127.0.0.1:1"]
+    assert main(argv) == EXIT_FAILED
+    captured = capsys.readouterr()
+    assert "convatlas cluster deploy: not built: run `convatlas models build` first" in (
+        captured.err
+    )
+
+
+@pytest.mark.parametrize("command", ["deploy", "status"])
+def test_cluster_without_ray_says_which_extra(
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "vgg11").mkdir()
+    monkeypatch.delitem(sys.modules, "app.cluster.deploy", raising=False)
+    import_fails(monkeypatch, "app.cluster.deploy", "ray")
+    extra = ["--root", str(tmp_path)] if command == "deploy" else []
+    assert main(["cluster", command, *extra]) == EXIT_MISSING
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "needs ray, which this install lacks: install convatlas[cluster]" in captured.err
+
+
+def test_cluster_status_with_no_cluster_there_fails_at_once_saying_so() -> None:
+    from scripts.liveserver import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    command = [sys.executable, "-m", "app.cli", "cluster", "status", "--address", address]
+    # Its own process: this one may have joined a test cluster already (tests/cluster).
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == EXIT_FAILED
+    assert done.stdout == ""
+    assert f"cannot reach the Ray cluster at {address}: Connection refused" in done.stderr

@@ -1,4 +1,8 @@
-"""Imports point downward only: specs/core/repository < nets < inference < web/building."""
+"""Imports point downward only: specs/core/repository < nets < inference, cluster <
+web/building.
+
+The cluster (Ray Serve) sits beside inference and may use it; inference never uses the cluster,
+and only the cluster imports ray (the optional `cluster` extra)."""
 
 import ast
 import re
@@ -9,16 +13,17 @@ import pytest
 APP = Path(__file__).resolve().parents[1] / "app"
 
 # For each layer, the top-level modules it must never import (directly).
-FRAMEWORKS = {"torch", "onnx", "onnxruntime", "fastapi", "starlette", "numpy", "PIL"}
+FRAMEWORKS = {"torch", "onnx", "onnxruntime", "fastapi", "starlette", "numpy", "PIL", "ray"}
 TOP = {"app.web", "app.building", "app.cli", "app.main", "app.gpu_check"}
-UPPER = {"app.nets", "app.inference"} | TOP
+UPPER = {"app.nets", "app.inference", "app.cluster"} | TOP
 FORBIDDEN = {
     "specs": FRAMEWORKS | UPPER | {"app.core", "app.repository"},
     "core": FRAMEWORKS | UPPER | {"app.repository"},
     "repository": FRAMEWORKS | UPPER,
-    "nets": {"onnxruntime", "fastapi", "starlette", "app.inference"} | TOP,
-    "inference": {"torch", "onnx", "fastapi", "starlette", "app.nets"} | TOP,
-    "web": {"torch", "onnx", "app.nets"},
+    "nets": {"onnxruntime", "fastapi", "starlette", "ray", "app.inference", "app.cluster"} | TOP,
+    "inference": {"torch", "onnx", "fastapi", "starlette", "ray", "app.nets", "app.cluster"} | TOP,
+    "cluster": {"torch", "onnx", "fastapi", "starlette", "app.nets"} | TOP,
+    "web": {"torch", "onnx", "ray", "app.nets"},
 }
 
 
@@ -50,7 +55,7 @@ def test_layer_imports_point_downward(layer: str) -> None:
 
 
 # A lower layer must not reach an upper one by running it as a process either.
-LOWER = ("specs", "core", "repository", "nets", "inference")
+LOWER = ("specs", "core", "repository", "nets", "inference", "cluster")
 LAUNCHERS = {"subprocess", "multiprocessing", "concurrent.futures.process"}
 LAUNCHING_CALLS = {"system", "popen", "posix_spawn", "posix_spawnp", "fork", "forkpty"}
 APP_MODULE = re.compile(r"^(?:-m\s*)?app(?:\.\w+)+$|-m\s+app\.\w")

@@ -42,7 +42,8 @@ class BatchOutput:
     provider: str  # the execution provider that ran it, e.g. "CPUExecutionProvider"
     queue_ms: float  # from the call to the start of the run that carried it (loading included)
     run_ms: float  # that run's wall time, shared with the other images batched with it
-    served_by: Mapping[str, str] | None = None  # e.g. {"node": ..., "replica": ...}; None locally
+    # Where a cluster ran it: {"node_id", "node_ip", "replica"} (results.ServedBy); None locally.
+    served_by: Mapping[str, str] | None = None
 
 
 class InferenceBackend(Protocol):

@@ -132,3 +132,20 @@ class ImageRejected(InferenceError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ClusterUnavailable(InferenceError):
+    """The Ray Serve cluster (CONVATLAS_INFERENCE_BACKEND=ray) cannot answer now: it cannot be
+    reached, the net has no live replica, or none answered in time. Its replicas restart by
+    themselves, so a retry after ``retry_after_s`` is expected to work."""
+
+    http_status = 503
+    code = "cluster_unavailable"
+
+    def __init__(self, reason: str, retry_after_s: int) -> None:
+        super().__init__(reason, retry_after_s)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return self.reason

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.specs import Volume  # the spec's own: one schema named Volume in /openapi.json
 
@@ -35,6 +35,23 @@ class TopClass(Frozen):
     probability: float
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class ServedBy(Frozen):
+    """Which replica of the Ray Serve cluster ran the request (CONVATLAS_INFERENCE_BACKEND=ray;
+    the local backend's answers have no such field)."""
+
+    node_id: str  # the Ray node's id
+    node_ip: str
+    replica: str  # Serve's replica id
+
+
+# Present only in the ray backend's answers: the local backend's JSON stays as it was.
+ServedByField = Field(default=None, exclude_if=_absent)
+
+
 class PredictResult(Frozen):
     """POST /api/predict/{id}."""
 
@@ -43,6 +60,7 @@ class PredictResult(Frozen):
     provider: str  # from session.get_providers(), e.g. "CPUExecutionProvider"
     weights: WeightsKind
     timings_ms: Timings
+    served_by: ServedBy | None = ServedByField
 
 
 class Heatmap(Frozen):
@@ -77,6 +95,7 @@ class FeatureMapsResult(Frozen):
     input: Volume
     layers: list[FeatureLayerMaps]
     timings_ms: Timings
+    served_by: ServedBy | None = ServedByField
 
 
 class ModelStatus(Frozen):
@@ -113,6 +132,50 @@ class NetIntegrity(Frozen):
     detail: str | None  # the mismatch, the files still being checked, or why unchecked
 
 
+class ReplicaState(Frozen):
+    """One live replica of a net on the cluster, as it last reported (within seconds)."""
+
+    replica: str  # Serve's replica id
+    actor_name: str  # its Ray actor, in namespace "serve"
+    node_id: str
+    node_ip: str
+    provider: str  # its session's ONNX Runtime provider
+    provider_reason: str
+    weights: WeightsKind
+    queue: int  # requests in it now: waiting for a batch or running
+    answered: int  # since it started
+
+
+class NetDeployment(Frozen):
+    """A net's Serve deployment: Serve's status, its replicas by state, the live ones."""
+
+    id: str
+    status: str  # Serve's: HEALTHY, UPDATING, UPSCALING, DOWNSCALING, UNHEALTHY ...
+    message: str
+    replica_states: dict[str, int]  # e.g. {"RUNNING": 2, "STARTING": 1}
+    replicas: list[ReplicaState]
+
+    @property
+    def running(self) -> int:
+        return self.replica_states.get("RUNNING", 0)
+
+    @property
+    def queue(self) -> int:
+        return sum(replica.queue for replica in self.replicas)
+
+
+class ClusterStatus(Frozen):
+    """The Serve application on the cluster, or why it cannot be reached."""
+
+    address: str
+    application: str
+    reachable: bool
+    status: str  # Serve's application status (RUNNING, DEPLOYING ...), or UNREACHABLE
+    message: str
+    nodes_alive: int
+    nets: list[NetDeployment]
+
+
 class ServiceStatus(Frozen):
     """For /readyz and the pages: the provider chosen, the queue and every net's state."""
 
@@ -124,3 +187,5 @@ class ServiceStatus(Frozen):
     queue: QueueStatus
     models: list[ModelStatus]
     integrity: list[NetIntegrity]  # each net's files against their manifest's sha256
+    # The Ray Serve cluster's state (the ray backend only).
+    cluster: ClusterStatus | None = Field(default=None, exclude_if=_absent)

@@ -35,6 +35,7 @@ from app.inference.local import LocalBackend
 from app.inference.results import (
     FeatureMapsResult,
     PredictResult,
+    ServedBy,
     ServiceStatus,
     Timings,
     TopClass,
@@ -122,6 +123,7 @@ class InferenceService:
             input=volume,
             layers=layers,
             timings_ms=_timings(decoded, ran),
+            served_by=_served_by(output),
         )
 
     def status(self) -> ServiceStatus:
@@ -174,6 +176,7 @@ class InferenceService:
             provider=ran.output.provider,
             weights=manifest.weights.kind,
             timings_ms=_timings(decoded, ran),
+            served_by=_served_by(ran.output),
         )
 
 
@@ -205,3 +208,8 @@ def _timings(decoded: Decoded, ran: Ran) -> Timings:
         inference=round(ran.output.run_ms, 3),
         total=round((time.perf_counter() - decoded.started) * 1000, 3),
     )
+
+
+def _served_by(output: BatchOutput) -> ServedBy | None:
+    """Which node and replica ran it, where the backend says (a cluster's); None locally."""
+    return None if output.served_by is None else ServedBy.model_validate(dict(output.served_by))

@@ -168,11 +168,21 @@ def _stop_build(build: subprocess.Popen[bytes] | None) -> None:
         build.wait()
 
 
+def _inference_service(settings: Settings) -> InferenceService:
+    """Inference in this process (local), or on the Ray Serve cluster
+    (CONVATLAS_INFERENCE_BACKEND=ray), whose web tier builds no models: the cluster holds them."""
+    if settings.inference_backend == "local":
+        return InferenceService(settings)
+    from app.cluster.backend import RayBackend  # the cluster extra, only when asked for
+
+    return InferenceService(settings, backend=RayBackend(settings))
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    service = InferenceService(settings)
-    app.state.build = _start_build(settings)
+    service = _inference_service(settings)
+    app.state.build = None if settings.inference_backend == "ray" else _start_build(settings)
     try:
         # status() chooses the provider now (a CUDA probe takes a moment), not on a request.
         await run_in_threadpool(service.status)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from scripts.bench import (
+    cluster,
     concurrency,
     inference,
     machine,
@@ -27,6 +28,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "inference": inference.run,
     "upload": upload.run,
     "concurrency": concurrency.run,
+    "cluster": cluster.run,
     "memory": memory.run,
     "table": table_api.run,
     "pages": pages.run,

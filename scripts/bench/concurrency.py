@@ -54,7 +54,7 @@ def run(context: Context) -> Section:
     levels = {clients: Level(clients) for clients in LEVELS}
     rounds, seconds_each = (1, 3.0) if context.quick else (3, 8.0)
     with serve(context.models_root) as server, RssSampler(server) as rss:
-        _warm_up(server, request)
+        warm_up(server, request)
         for index in range(rounds):
             order = LEVELS if index % 2 == 0 else LEVELS[::-1]
             for clients in order:
@@ -65,7 +65,8 @@ def run(context: Context) -> Section:
     return section
 
 
-def _warm_up(server: Server, request: bytes) -> None:
+def warm_up(server: Server, request: bytes) -> None:
+    """Three predictions first: the model loads, and a failure stops the section here."""
     load = loadgen.run_load(server.port, [request], clients=1, max_requests=3, max_seconds=60)
     if len(load.ok) != 3:
         raise RuntimeError(f"warm-up predictions failed: {load.answers[:1]} {dict(load.errors)}")
