@@ -3,7 +3,8 @@
 Public: each net's state in words (built, loaded, verified, which provider, pretrained or
 untrained, why a net cannot predict), file names such as ``model.onnx`` or a checkpoint's
 ``alexnet-owt-7be5be79.pth``, the queue's figures. Not public: where files live on the server
-(absolute paths, the models directory), the URLs the weights are fetched from, and raw
+(absolute paths, the models directory), the URLs the weights are fetched from, the network
+addresses of our own machines (a Ray head's host and port), and raw
 exception text (``[Errno -2] Name or service not known``), which tell an attacker about the
 machine and its network. Those go to the server's log, once per distinct text, for operators.
 
@@ -22,7 +23,13 @@ from pydantic import BaseModel
 
 log = logging.getLogger("convatlas.public")
 
-URL = re.compile(r"\b(?:https?|ftp|file)://[^\s'\"<>()\[\]]+", re.IGNORECASE)
+URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>()\[\]]+", re.IGNORECASE)
+# A machine's network address with its port ("10.0.0.5:6379", "head.example:10001"): where our
+# own infrastructure (a Ray head, say) listens.
+HOST_PORT = re.compile(
+    r"(?<![\w.:/-])(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):\d{1,5}\b"
+)
+HOST_PORT_WORDS = "its address"
 # An absolute path of two or more segments (POSIX or Windows), not inside a word or a URL.
 POSIX_PATH = re.compile(r"(?<![\w.~/:-])(?:/[^\s/'\":,;()\[\]<>]+){2,}/?")
 WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\":;<>]+")
@@ -52,6 +59,7 @@ def public_text(text: str) -> str:
     replaced by words; the original is logged (once) when anything was cut."""
     public = URL.sub(_url_file, text)
     public = OS_ERROR.sub(OS_ERROR_WORDS, public)
+    public = HOST_PORT.sub(HOST_PORT_WORDS, public)
     public = WINDOWS_PATH.sub(_file_name, public)
     public = POSIX_PATH.sub(_file_name, public)
     if public != text and text not in _logged:

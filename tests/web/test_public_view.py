@@ -114,6 +114,9 @@ def test_no_answer_names_a_path_the_store_or_an_errno(
         ("C:\\models\\a\\model.onnx is missing", "model.onnx is missing"),
         ("<urlopen error [Errno -2] Name unknown>", f"<urlopen error {OS_ERROR_WORDS}>"),
         ("1/model.onnx has 0 bytes; ratio 3/4", "1/model.onnx has 0 bytes; ratio 3/4"),
+        ("no Ray cluster at 10.0.0.5:6379: refused", "no Ray cluster at its address: refused"),
+        ("head at ray-head.lab.example:10001", "head at its address"),
+        ("at 12:30, 2 of 3:1 replicas", "at 12:30, 2 of 3:1 replicas"),
     ],
 )  # fmt: skip
 def test_public_text(text: str, public: str) -> None:
