@@ -94,22 +94,17 @@ def _not_built(spec: Spec, spec_id: str) -> ServedWeights:
     )
 
 
-def _requested(spec: Spec, spec_id: str) -> ServedWeights:
-    published = file_name(spec.weights.url) if spec.weights else None
-    then = (
-        f"To load the published weights ({published}), run `{_build(spec_id)}`."
-        if published
-        else "No ImageNet weights were ever published for it."
-    )
+def _requested(published: str, spec_id: str) -> ServedWeights:
     return ServedWeights(
         state="requested",
         pretrained=False,
         untrained=True,
         label="untrained: on request",
-        detail=f"It was built with --untrained, so it runs on seeded random weights. {then}",
+        detail="It was built with --untrained, so it runs on seeded random weights. To load "
+        f"the published weights ({published}), run `{_build(spec_id)}`.",
         checkpoint=published,
         sha256=None,
-        fix=_build(spec_id) if published else None,
+        fix=_build(spec_id),
     )
 
 
@@ -131,8 +126,8 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
             sha256=built.sha256,
             fix=None,
         )
-    if built.state == "requested":
-        return _requested(spec, spec_id)
+    # A net that never had published weights is untrained because of that, however it was
+    # built: "--untrained" changed nothing for it and is not worth a student's attention.
     if built.state == "unpublished" or spec.weights is None:
         return ServedWeights(
             state="unpublished",
@@ -145,6 +140,8 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
             sha256=None,
             fix=None,
         )
+    if built.state == "requested":
+        return _requested(file_name(spec.weights.url), spec_id)
     name, host = file_name(spec.weights.url), urlparse(spec.weights.url).netloc
     return ServedWeights(
         state="not_downloaded",

@@ -64,11 +64,12 @@ def template(models_root: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory, template: dict[str, Any]) -> Path:
     """alexnet-lecture untrained (none published), vgg11 untrained (its download failed), vgg19
-    untrained (built with --untrained), alexnet-torchvision pretrained, every other net not
-    built."""
+    untrained (built with --untrained), zfnet-2013 built with --untrained though none were ever
+    published, alexnet-torchvision pretrained, every other net not built."""
     root = tmp_path_factory.mktemp("served")
     write_model(root, template, "alexnet-lecture", UNPUBLISHED)
     write_model(root, template, "vgg19", REQUESTED)
+    write_model(root, template, "zfnet-2013", REQUESTED)
     write_model(root, template, "vgg11", UNTRAINED)
     write_model(root, template, "alexnet-torchvision", PRETRAINED)
     return root
@@ -86,6 +87,7 @@ def test_each_state_from_the_manifest(repository: Path) -> None:
     assert states["alexnet-lecture"] == "unpublished"
     assert states["vgg11"] == "not_downloaded"
     assert states["vgg19"] == "requested"
+    assert states["zfnet-2013"] == "unpublished"  # --untrained changed nothing for it
     assert states["alexnet-torchvision"] == "pretrained"
     assert states["vgg16"] == "not_built"
     pretrained = weights_now(repository, "alexnet-torchvision")
@@ -102,6 +104,7 @@ def test_the_home_table_says_what_each_net_serves(served_client: TestClient) -> 
     assert cells["alexnet-lecture"] == "untrained: none published"
     assert cells["vgg11"] == "untrained: not downloaded"
     assert cells["vgg19"] == "untrained: on request"
+    assert cells["zfnet-2013"] == "untrained: none published"
     assert cells["alexnet-torchvision"] == "pretrained"
     assert cells["vgg16"] == "not built yet"
     assert "Pretrained weights" not in html
