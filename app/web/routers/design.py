@@ -122,6 +122,7 @@ def get_first_layer_filters(net_id: NetId, settings: SettingsDep, request: Reque
     """A PNG: each of conv1's filters min-max normalised on its own, in order, row by row, 1 px
     apart, each weight drawn as a square of pixels (the manifest's `filters` says how many).
     404 `no_filters` for an untrained net (random filters show nothing), 409 when not built."""
+    builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
     filters, body = _filters(settings.models_dir / net_id)
     tag = f'"{filters.sha256[:HASH_CHARS]}"'
     headers = {"ETag": tag, "Cache-Control": REVALIDATE}
