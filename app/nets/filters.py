@@ -29,7 +29,7 @@ from app.specs.models import Conv
 
 GAP = 1  # px between two filters
 GAP_VALUE = 255  # white: no filter pixel is told apart from the gap by its value alone
-MIN_CELL = 40  # px a filter is drawn at least: 11x11 -> x4 (44 px), 7x7 -> x6, 3x3 -> x14
+MIN_CELL = 33  # px a filter is drawn at least: 11x11 -> x3, 7x7 -> x5, 3x3 -> x11
 FLAT_VALUE = 128  # a filter whose weights are all equal has no contrast: mid grey
 
 

@@ -133,9 +133,10 @@ class TestTheBuild:
         assert conv1.shape == (64, 3, 11, 11)
         png = (root / PRETRAINED / "conv1-filters.png").read_bytes()
         drawn = pixels(png)
-        # 8 x 8 filters of 11 x 11 weights at 4 px each, 1 px apart: 8*44 + 7 = 359.
-        assert drawn.shape == (359, 359, 3)
-        np.testing.assert_array_equal(drawn, expected_grid(conv1, 4, 8))
+        # 8 x 8 filters of 11 x 11 weights at 3 px each, 1 px apart: 8*33 + 7 = 271, so the
+        # grid fits a phone's 390 px at its own pixels.
+        assert drawn.shape == (271, 271, 3)
+        np.testing.assert_array_equal(drawn, expected_grid(conv1, 3, 8))
 
     def test_the_manifest_records_it_for_integrity_checks(self, root: Path) -> None:
         filters = manifest_of(root, PRETRAINED)["filters"]
@@ -150,9 +151,9 @@ class TestTheBuild:
             "kernel_height": 11,
             "kernel_width": 11,
             "columns": 8,
-            "scale": 4,
-            "width": 359,
-            "height": 359,
+            "scale": 3,
+            "width": 271,
+            "height": 271,
         }
         assert png.stat().st_mode & 0o777 == 0o644
 
@@ -243,11 +244,11 @@ class TestThePanel:
         self, client: TestClient, checkpoint: Path
     ) -> None:
         page = squeeze(client.get(f"/nets/{PRETRAINED}").text)
-        img = re.search(r'<figure class="filters" id="filters"> <img ([^>]*)>', page)
+        img = re.search(r'<figure class="conv1-filters" id="filters"> <img ([^>]*)>', page)
         assert img is not None
         attributes = dict(re.findall(r'(\w+)="([^"]*)"', img[1]))
         assert attributes["src"].startswith(URL + "?v=")
-        assert (attributes["width"], attributes["height"]) == ("359", "359")
+        assert (attributes["width"], attributes["height"]) == ("271", "271")
         assert "64 filters of AlexNet" in attributes["alt"]
         assert checkpoint.name in attributes["alt"]
         caption = f"64 filters, 11\u00d711\u00d73, from {checkpoint.name}."

@@ -82,6 +82,7 @@ def get_first_layer(net_id: NetId) -> FirstLayer:
 
 
 PNG = "image/png"
+BINARY = {"type": "string", "format": "binary"}
 
 
 def _filters(model_dir: Path) -> tuple[FiltersFile, bytes]:
@@ -116,7 +117,7 @@ def _filters(model_dir: Path) -> tuple[FiltersFile, bytes]:
     "/{net_id}/first-layer/filters.png",
     summary="conv1's filters as one image grid, for a net built from a pretrained checkpoint",
     response_class=Response,
-    responses={200: {"content": {PNG: {}}}, **error_responses(404, 409)},
+    responses={200: {"content": {PNG: {"schema": BINARY}}}, **error_responses(404, 409)},
 )
 def get_first_layer_filters(net_id: NetId, settings: SettingsDep, request: Request) -> Response:
     """A PNG: each of conv1's filters min-max normalised on its own, in order, row by row, 1 px
