@@ -2,7 +2,8 @@
 
 For each net: plan its weights (app/nets/plan.py), build the torch net, export the classifier
 and the features model, check ONNX Runtime against torch (app/inference/verify.py, in this
-process), write config.pbtxt and the manifest, then rename the folder into place
+process), draw conv1's filters when the weights are pretrained (app/nets/filters.py), write
+config.pbtxt and the manifest, then rename the folder into place
 (app/repository/files.py). A net whose manifest already matches its spec and weights is skipped.
 The whole run holds the repository's build lock; it first sweeps what killed builds left.
 """
@@ -19,6 +20,7 @@ from app.nets import weights as w
 from app.nets.builder import build
 from app.nets.describe import classes, manifest_for, model_file, spec_fingerprint
 from app.nets.export import ExportError, export_pair
+from app.nets.filters import write_filters
 from app.nets.plan import Downloads, Plan, keeps, plan_weights, resolve
 from app.nets.progress import BuildProgress, SayProgress
 from app.nets.triton import config_text
@@ -143,10 +145,13 @@ def write_net(
             PARITY_TOLERANCE,
         )
         files = (model_file(exported, MODEL_FILE), model_file(features_path, FEATURES_FILE))
+        # Trained filters are edges and colours a student can see; random ones are noise.
+        filters = write_filters(net, spec, folder) if weights.kind == "pretrained" else None
         write_atomic(folder / CONFIG_FILE, config_text(spec, classes(spec)).encode())
         (folder / VERSION).mkdir()
         exported.rename(folder / MODEL_FILE)
-        manifest = manifest_for(spec, weights, files, layers, parity, verify.onnxruntime_version())
+        ort = verify.onnxruntime_version()
+        manifest = manifest_for(spec, weights, files, layers, parity, ort, filters)
         write_manifest(folder, manifest)
         publish(folder, net_dir(root, spec_id))
     return manifest
@@ -160,9 +165,11 @@ def read_current(model_dir: Path, spec: Spec) -> Manifest | None:
     except ManifestError:
         return None
     fresh = manifest.format == FORMAT and manifest.spec_sha256 == spec_fingerprint(spec)
-    files = (manifest.model, manifest.features)
+    # A pretrained build from before conv1's filters were drawn is redone to draw them.
+    drawn = manifest.weights.kind != "pretrained" or manifest.filters is not None
+    files = manifest.files()
     try:
         intact = all(w.sha256_of(model_dir / f.path) == f.sha256 for f in files)
     except OSError:
         return None
-    return manifest if fresh and intact and (model_dir / CONFIG_FILE).is_file() else None
+    return manifest if fresh and drawn and intact and (model_dir / CONFIG_FILE).is_file() else None

@@ -248,7 +248,7 @@ class ModelStore:
 
     def _known_broken(self, manifest: Manifest) -> str | None:
         """Why one of the net's files is broken, if a load or the verifier has found out."""
-        for file in (manifest.model, manifest.features):
+        for file in manifest.files():
             stamp = file_stamp(self._session_key(manifest, file))
             if stamp is not None and (problem := self._file_problem(stamp, file)) is not None:
                 return problem
@@ -271,7 +271,7 @@ class ModelStore:
                 manifest = self._built(model_id)
             except ModelUnavailable:
                 continue  # nothing finished to check; status() asks once there is
-            files = [self.root / model_id / f.path for f in (manifest.model, manifest.features)]
+            files = [self.root / model_id / f.path for f in manifest.files()]
             identities = [i for i in map(file_identity, files) if i is not None]
             nets.append((sum(i.size for i in identities), identities))
         nets.sort(key=lambda net: net[0])
@@ -282,7 +282,7 @@ class ModelStore:
         yet is asked for."""
         verifying: list[str] = []
         unchecked: list[str] = []
-        for file in (manifest.model, manifest.features):
+        for file in manifest.files():
             identity = file_identity(self.root / manifest.id / file.path)
             if identity is None:  # gone since the manifest was read: a build is replacing it
                 unchecked.append(f"{file.path} is missing")

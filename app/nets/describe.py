@@ -20,6 +20,7 @@ from app.repository.manifest import (
     FORMAT,
     FeatureOutput,
     FeaturesFile,
+    FiltersFile,
     InputSpec,
     Labels,
     Manifest,
@@ -50,9 +51,10 @@ def manifest_for(
     layers: list[FeatureLayer],
     parity: Parity,
     onnxruntime: str,
+    filters: FiltersFile | None = None,
 ) -> Manifest:
     """The manifest of a net built from ``spec`` into ``files`` (the classifier, the features
-    model), checked by ``parity`` on ONNX Runtime ``onnxruntime``."""
+    model), checked by ``parity`` on ONNX Runtime ``onnxruntime``; ``filters``: conv1 drawn."""
     volume = spec.input
     model, features = files
     outputs = [
@@ -98,6 +100,7 @@ def manifest_for(
             convatlas=metadata.version("convatlas"),
         ),
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        filters=filters,
     )
 
 

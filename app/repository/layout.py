@@ -3,6 +3,7 @@
     models/<id>/config.pbtxt     Triton's configuration (app/nets/triton.py writes it)
     models/<id>/1/model.onnx     the classifier: input [N, 3, H, W] float32 -> logits [N, 1000]
     models/<id>/features.onnx    every conv and pool layer's output, for the feature-map strip
+    models/<id>/conv1-filters.png  conv1's filters as one grid (pretrained nets only)
     models/<id>/manifest.json    input, preprocessing, labels, weights, files, versions
     models/.build.lock           held by a build while it writes
     models/.<id>.<random>.staging  a net being built; renamed to models/<id>/ when complete
@@ -21,6 +22,7 @@ CONFIG_FILE = "config.pbtxt"
 VERSION = "1"
 MODEL_FILE = f"{VERSION}/model.onnx"
 FEATURES_FILE = "features.onnx"
+FILTERS_FILE = "conv1-filters.png"
 LOCK_FILE = ".build.lock"
 STAGING_SUFFIX = ".staging"
 RETIRED_SUFFIX = ".retired"  # a net's previous folder, for the moment between two renames

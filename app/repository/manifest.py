@@ -120,6 +120,23 @@ class FeaturesFile(ModelFile):
     outputs: list[FeatureOutput]
 
 
+class FiltersFile(ModelFile):
+    """conv1's filters drawn as one PNG grid, written only for pretrained weights (random ones
+    show nothing): ``count`` filters of ``channels`` x ``kernel_height`` x ``kernel_width`` in
+    ``columns`` columns, each weight ``scale`` x ``scale`` pixels, ``width`` x ``height`` pixels
+    in all (app/nets/filters.py)."""
+
+    layer: str
+    count: Positive
+    channels: Positive
+    kernel_height: Positive
+    kernel_width: Positive
+    columns: Positive
+    scale: Positive
+    width: Positive
+    height: Positive
+
+
 class Parity(Frozen):
     """ONNX Runtime (CPU) against torch on random inputs, measured when the model was built.
 
@@ -159,6 +176,12 @@ class Manifest(Frozen):
     parity: Parity
     versions: Versions
     built_at: str
+    filters: FiltersFile | None = None
+
+    def files(self) -> tuple[ModelFile, ...]:
+        """Every file the manifest records, each with its size and sha256."""
+        drawn = (self.filters,) if self.filters is not None else ()
+        return (self.model, self.features, *drawn)
 
 
 class ManifestError(ValueError):
@@ -181,7 +204,7 @@ def read_manifest(model_dir: Path) -> Manifest:
         raise ManifestError("not built") from None
     except (OSError, ValueError, ValidationError) as error:
         raise ManifestError(f"unreadable manifest: {str(error).splitlines()[0]}") from None
-    for file in (manifest.model, manifest.features):
+    for file in manifest.files():
         _check_file(model_dir, file)
     return manifest
 

@@ -199,7 +199,10 @@ def weights_now(models_dir: Path, net_id: str) -> ServedWeights:
 
 def served_key(served: Mapping[str, ServedWeights]) -> tuple[str, ...]:
     """What the nets' models serve, as a cache key: a build that finishes changes it."""
-    return tuple(f"{net_id}:{item.state}:{item.sha256 or ''}" for net_id, item in served.items())
+    return tuple(
+        f"{net_id}:{item.state}:{item.sha256 or ''}:{item.filters.sha256 if item.filters else ''}"
+        for net_id, item in served.items()
+    )
 
 
 def weights_key(models_dir: Path, ids: Iterable[str]) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from app.core.table import Frozen
 from app.repository.layout import MANIFEST_FILE
-from app.repository.manifest import ManifestError, read_manifest
+from app.repository.manifest import FiltersFile, ManifestError, read_manifest
 from app.repository.manifest import WeightsState as ManifestState
 from app.specs import Spec
 
@@ -31,6 +31,7 @@ class ManifestWeights(Frozen):
     state: ManifestState
     source: str | None
     sha256: str | None
+    filters: FiltersFile | None  # conv1 drawn (pretrained builds only)
 
 
 class ServedWeights(Frozen):
@@ -44,16 +45,20 @@ class ServedWeights(Frozen):
     checkpoint: str | None  # the loaded checkpoint's file name, or the published one missing
     sha256: str | None  # of the loaded checkpoint
     fix: str | None  # the command that changes it, where one does
+    filters: FiltersFile | None = None  # conv1's filters, drawn from the loaded checkpoint
 
 
 @lru_cache(maxsize=MANIFEST_CACHE_SIZE)
 def _read(model_dir: Path, stamp: tuple[int, int, int]) -> ManifestWeights | None:
     del stamp  # part of the cache key only: a rewritten manifest is read again
     try:
-        weights = read_manifest(model_dir).weights
+        manifest = read_manifest(model_dir)
     except ManifestError:
         return None
-    return ManifestWeights(state=weights.state, source=weights.source, sha256=weights.sha256)
+    weights = manifest.weights
+    return ManifestWeights(
+        state=weights.state, source=weights.source, sha256=weights.sha256, filters=manifest.filters
+    )
 
 
 def manifest_weights(model_dir: Path) -> ManifestWeights | None:
@@ -125,6 +130,7 @@ def served_weights(models_dir: Path, spec: Spec) -> ServedWeights:
             checkpoint=name,
             sha256=built.sha256,
             fix=None,
+            filters=built.filters,
         )
     # A net that never had published weights is untrained because of that, however it was
     # built: "--untrained" changed nothing for it and is not worth a student's attention.

@@ -1,12 +1,15 @@
 """Why the nets were designed as they were, as data: VGG's stacked 3x3 convs stage by stage,
-and the first layer's sampling grid. The arithmetic is app/core/stacks.py and sampling.py."""
+the first layer's sampling grid, and (for a pretrained net) conv1's filters as a picture. The
+arithmetic is app/core/stacks.py and sampling.py; the picture is drawn by the build."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from app.core.calculator import builtin_table
 from app.core.receptive import UnitField, unit_fields
@@ -14,8 +17,9 @@ from app.core.sampling import FirstLayer, first_layer
 from app.core.stacks import StackCase, stack_cases
 from app.core.table import Frozen
 from app.inference.images import source_box
-from app.repository.manifest import ManifestError, read_manifest
+from app.repository.manifest import FiltersFile, ManifestError, read_manifest
 from app.specs import builtin_registry
+from app.web.caching import HASH_CHARS, REVALIDATE, matches
 from app.web.deps import NetId, SettingsDep
 from app.web.errors import ApiError, error_responses
 from app.web.public import public_text
@@ -75,6 +79,57 @@ def get_first_layer(net_id: NetId) -> FirstLayer:
             404, "no_first_conv", "the net's first layer is not a square conv on a square input"
         )
     return found
+
+
+PNG = "image/png"
+BINARY = {"type": "string", "format": "binary"}
+
+
+def _filters(model_dir: Path) -> tuple[FiltersFile, bytes]:
+    """The net's drawn conv1 filters and the PNG's bytes, checked against its manifest."""
+    try:
+        manifest = read_manifest(model_dir)
+    except ManifestError as error:
+        raise ApiError(
+            409, "model_not_built", f"the net's model is {public_text(str(error))}"
+        ) from None
+    filters = manifest.filters
+    if filters is None:
+        why = (
+            "the net is untrained (seeded random weights): its conv1 filters are noise, so "
+            "none are drawn"
+            if manifest.weights.kind == "untrained"
+            else "the net's model was built before conv1's filters were drawn: rebuild it"
+        )
+        raise ApiError(404, "no_filters", why)
+    try:
+        body = (model_dir / filters.path).read_bytes()
+    except OSError:
+        body = b""
+    if hashlib.sha256(body).hexdigest() != filters.sha256:
+        raise ApiError(
+            409, "model_damaged", f"{filters.path} does not match the sha256 in its manifest"
+        )
+    return filters, body
+
+
+@router.get(
+    "/{net_id}/first-layer/filters.png",
+    summary="conv1's filters as one image grid, for a net built from a pretrained checkpoint",
+    response_class=Response,
+    responses={200: {"content": {PNG: {"schema": BINARY}}}, **error_responses(404, 409)},
+)
+def get_first_layer_filters(net_id: NetId, settings: SettingsDep, request: Request) -> Response:
+    """A PNG: each of conv1's filters min-max normalised on its own, in order, row by row, 1 px
+    apart, each weight drawn as a square of pixels (the manifest's `filters` says how many).
+    404 `no_filters` for an untrained net (random filters show nothing), 409 when not built."""
+    builtin_registry().get(net_id)  # an unknown id: 404 naming the known ones
+    filters, body = _filters(settings.models_dir / net_id)
+    tag = f'"{filters.sha256[:HASH_CHARS]}"'
+    headers = {"ETag": tag, "Cache-Control": REVALIDATE}
+    if matches(request.headers, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=PNG, headers=headers)
 
 
 def _view(model_dir: Path, width: int, height: int) -> PictureView:
