@@ -59,10 +59,10 @@ def leaky_root(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     shutil.copytree(models_root, root, copy_function=os.link)
     _zeros_the_manifest_vouches_for(root / UNLOADABLE)
     _edit_manifest(
-        root / PRETRAINED, {"kind": "pretrained", "source": STORE_URL, "sha256": "ab" * 32}
+        root / PRETRAINED, {"state": "pretrained", "source": STORE_URL, "sha256": "ab" * 32}
     )
     note = f"download of {STORE_URL} failed: {RESOLVER_ERROR}; cached at {root}/ckpt.pth"
-    _edit_manifest(root / OFFLINE, {"kind": "untrained", "seed": 0, "note": note})
+    _edit_manifest(root / OFFLINE, {"state": "not_downloaded", "seed": 0, "note": note})
     return root
 
 
