@@ -288,18 +288,21 @@ def presets(spec: m.Spec) -> list[Preset]:
     pools = pool_names(spec)
     found: list[Preset] = []
     if spec.id == LECTURE_NET:
+        edits = _no_shrinkage(spec, pools)
+        side = edits.input_side
         found.append(
             Preset(
                 id=NO_SHRINKAGE,
                 net=LECTURE_NET,
-                title="The lecture's 'no shrinkage': no pooling, conv1 at stride 1, 220 x 220 in",
+                title=f"The lecture's 'no shrinkage': no pooling, conv1 at stride 1, "
+                f"{side} x {side} in",
                 says=(
                     '"if I had not done this shrinkage throughout either by increasing the '
                     "stride of the convolution layer or by doing max pooling, then you would have "
                     "left with something of the order of 200 x 200 here and then you have to do "
                     'a fully connected on top of that: it is just infeasible"'
                 ),
-                edits=_no_shrinkage(spec, pools),
+                edits=edits,
             )
         )
     zfnet = _zfnet_conv1()
