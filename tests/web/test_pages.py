@@ -373,7 +373,7 @@ def test_the_page_cache_is_bounded(fresh_app: tuple[FastAPI, TestClient]) -> Non
     assert len(cache) == 3
     assert ("custom", "zfnet-2013") in cache  # the most recent stay
     # A net page is kept per weights state (here: nothing built, in an empty repository).
-    net_page = ("net", "alexnet-lecture", "alexnet-lecture:not_built:")
+    net_page = ("net", "alexnet-lecture", "alexnet-lecture:not_built::")
     assert net_page not in cache
     for url, body in bodies.items():  # an evicted page is rendered again, to the same bytes
         assert _raw(client, url, "gzip").body == body
