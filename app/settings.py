@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     decode_budget_bytes: int = Field(default=160 * MIB, ge=MIB)
     decode_memory_bytes: int = Field(default=1 * GIB, ge=MIB)
     decode_wait_s: float = Field(default=5.0, gt=0)
+    # Each upload is decoded in a worker process (app/inference/decoding.py), killed once it has
+    # used decode_deadline_s of CPU time, or three times that in wall time on a machine too busy
+    # to give it the CPU: the upload gets 422 decode_timeout. At most decode_workers decode at
+    # once (one per upload; max_concurrent_uploads bounds those too); an upload finding all
+    # busy waits up to decode_wait_s, then gets 503.
+    decode_deadline_s: float = Field(default=5.0, gt=0)
+    decode_workers: int = Field(default=24, ge=1)
     # Feature maps: the most active channels shown per layer, each at most this many pixels a side.
     feature_maps_top_k: int = Field(default=6, ge=1, le=16)
     feature_map_side: int = Field(default=32, ge=4, le=64)

@@ -70,6 +70,22 @@ def chunk_flood_png(chunks: int = 200_000) -> bytes:
     return data[:end] + empty * chunks + data[end:]
 
 
+def marker_flood_jpeg(markers: int = 2_000_000) -> bytes:
+    """A 64 x 64 JPEG with ``markers`` empty comment segments (FF FE 00 02) before its frame:
+    Pillow's header parser reads each in Python. Not refused by any rule up front (a JPEG may
+    carry comments); 2,000,000 (8 MB) take seconds, so only the decode deadline stops it."""
+    data = _saved(Image.new("RGB", (64, 64), (200, 30, 30)), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * markers + data[2:]
+
+
+def comment_flood_gif(blocks: int = 3_000_000) -> bytes:
+    """A 64 x 64 GIF with ``blocks`` empty comment extensions (21 FE 00) before its image, each
+    read by Pillow in Python; 3,000,000 (9 MB) take about a second."""
+    data = _saved(Image.new("P", (64, 64), 3), "GIF")
+    image = data.index(b"\x2c", 13)  # the image descriptor, after the header and colour table
+    return data[:image] + b"\x21\xfe\x00" * blocks + data[image:]
+
+
 # Each hostile file, by name, as the tests and `make reliability` build it.
 HOSTILE = {
     "animated WebP, 3 frames of 5000x5000": animated_webp,
@@ -80,4 +96,6 @@ HOSTILE = {
     "RLE8 BMP, 2000x2000": rle_bmp,
     "progressive JPEG, 1,000 scans": many_scan_jpeg,
     "PNG of 200,000 empty chunks": chunk_flood_png,
+    "JPEG of 2,000,000 comment markers": marker_flood_jpeg,
+    "GIF of 3,000,000 comment blocks": comment_flood_gif,
 }

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,6 +29,8 @@ START_TIMEOUT_S = 60.0
 HEALTHY_TIMEOUT_S = 30.0
 # uvicorn's graceful-shutdown backstop, as `convatlas serve` defaults it.
 GRACEFUL_S = 20.0
+# How often the peak sampler reads the memory of the processes under a server.
+PEAK_SAMPLE_S = 0.005
 
 
 def free_port() -> int:
@@ -66,6 +69,27 @@ def proc_status(pid: int, name: str) -> int:
     raise LookupError(name)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every live process under it (Linux's /proc/<pid>/task/<tid>/children)."""
+    found, waiting = [], [pid]
+    while waiting:
+        parent = waiting.pop()
+        found.append(parent)
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                waiting.extend(int(child) for child in children.read_text().split())
+    return found
+
+
+def _figures(pids: list[int], name: str) -> dict[int, int]:
+    """Each live process's /proc status figure; those that left meanwhile are skipped."""
+    figures = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, LookupError):
+            figures[pid] = proc_status(pid, name)
+    return figures
+
+
 @dataclass
 class LiveServer:
     process: subprocess.Popen[bytes]
@@ -80,15 +104,51 @@ class LiveServer:
     def pid(self) -> int:
         return self.process.pid
 
-    def rss(self) -> int:
-        return proc_status(self.pid, "VmRSS")
+    _peaks: dict[int, int] = field(default_factory=dict)
+    _sampler: threading.Thread | None = None
+    _sampling: threading.Event = field(default_factory=threading.Event)
 
-    def peak(self) -> int:
-        return proc_status(self.pid, "VmHWM")
+    def tree(self) -> list[int]:
+        """The server and every process under it (its decode workers and their forkserver)."""
+        return process_tree(self.pid)
+
+    def rss(self) -> int:
+        """Resident memory of the server and every process under it, summed."""
+        return sum(_figures(self.tree(), "VmRSS").values())
 
     def reset_peak(self) -> None:
-        """Start a new peak: VmHWM becomes the current RSS (Linux clear_refs, mode 5)."""
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        """Start a new peak: each process's VmHWM becomes its current RSS (Linux clear_refs,
+        mode 5), and a sampler keeps the last peak of every process under the server, so a
+        decode worker that leaves (killed at its deadline, or retired) still counts."""
+        self._stop_sampling()
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+        self._peaks = {}
+        self._sampling.clear()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def peak(self) -> int:
+        """Since reset_peak: the sum of each process's peak (VmHWM), those that left included:
+        at least the highest the tree's memory reached (their peaks need not coincide)."""
+        self._stop_sampling()
+        self._record()
+        return sum(self._peaks.values())
+
+    def _sample(self) -> None:
+        while not self._sampling.wait(PEAK_SAMPLE_S):
+            self._record()
+
+    def _record(self) -> None:
+        for pid, hwm in _figures(self.tree(), "VmHWM").items():
+            self._peaks[pid] = max(hwm, self._peaks.get(pid, 0))
+
+    def _stop_sampling(self) -> None:
+        if self._sampler is not None:
+            self._sampling.set()
+            self._sampler.join()
+            self._sampler = None
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))

@@ -110,7 +110,8 @@ class ImageRejected(InferenceError):
     Codes: ``empty``, ``undecodable`` and ``too_elongated`` (422), ``unsupported_format`` and
     ``unsupported_mode`` (415), ``too_large`` (413: more pixels than Settings.max_image_pixels),
     ``over_budget`` (413: decoding would take more memory than Settings.decode_budget_bytes),
-    ``slow_encoding`` (422: an encoding refused before decoding, slow_encodings.py).
+    ``slow_encoding`` (422: an encoding refused before decoding, slow_encodings.py),
+    ``decode_timeout`` (422: past Settings.decode_deadline_s of CPU time, decoding.py).
     """
 
     STATUS: ClassVar[dict[str, int]] = {
@@ -122,6 +123,7 @@ class ImageRejected(InferenceError):
         "too_large": 413,
         "over_budget": 413,
         "slow_encoding": 422,
+        "decode_timeout": 422,
     }
 
     def __init__(self, code: str, message: str) -> None:

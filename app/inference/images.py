@@ -99,19 +99,60 @@ def decode(
     ``budget`` (decode_budget.py) the memory the decode will take is estimated from the header
     first: refused over the per-picture budget, reduced where that brings it under, and
     reserved from the budget every decode in progress shares (Overloaded when it stays full)."""
+    image = open_upload(data, max_pixels, max_aspect, budget)
+    if budget is None:
+        return decoded(image, max_pixels, 1)
+    nbytes, factor = plan(image, budget)
+    with budget.memory.reserve(nbytes, budget.wait_s):
+        return decoded(image, max_pixels, factor)
+
+
+def open_upload(
+    data: bytes, max_pixels: int, max_aspect: float, budget: DecodeBudget | None = None
+) -> Image.Image:
+    """The upload with only its header read, checked against the limits (a big JPEG drafted),
+    or ImageRejected saying why not. A WebP is checked against the limits and the per-picture
+    budget before it is opened: opening one makes libwebp allocate its canvases."""
     if not data:
         raise ImageRejected("empty", "the upload is empty")
-    image = _open(data, max_pixels, max_aspect)
-    if budget is None:
-        return _decoded(image, max_pixels, 1)
+    canvas = webp_canvas(data) if sniff(data) == "WEBP" else None
+    if canvas is not None:
+        width, height, alpha = canvas
+        check_size(width, height, max_pixels, max_aspect)
+        if budget is not None:
+            budget.plan(estimate(width, height, "RGBA" if alpha else "RGB", "WEBP", False), "WEBP")
+    return _open(data, max_pixels, max_aspect)
+
+
+def webp_canvas(data: bytes) -> tuple[int, int, bool] | None:
+    """A WebP's canvas (width, height, whether it has alpha) from its first chunk's header
+    (RFC 9649), or None when that is none of VP8X, VP8L, VP8 (Pillow then says what is wrong)."""
+    if len(data) < 30:
+        return None
+    chunk, payload = data[12:16], data[20:30]
+    if chunk == b"VP8X":  # flags, 3 reserved bytes, then width - 1 and height - 1 in 24 bits
+        width = 1 + int.from_bytes(payload[4:7], "little")
+        height = 1 + int.from_bytes(payload[7:10], "little")
+        return width, height, bool(payload[0] & 0x10)
+    if chunk == b"VP8L" and payload[0] == 0x2F:  # then 14 + 14 bits of size - 1, 1 of alpha
+        bits = int.from_bytes(payload[1:5], "little")
+        return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF), bool(bits >> 28 & 1)
+    if chunk == b"VP8 " and payload[3:6] == b"\x9d\x01\x2a":  # a key frame's start code
+        width = int.from_bytes(payload[6:8], "little") & 0x3FFF
+        height = int.from_bytes(payload[8:10], "little") & 0x3FFF
+        return width, height, False
+    return None
+
+
+def plan(image: Image.Image, budget: DecodeBudget) -> tuple[int, int]:
+    """(bytes to reserve from the shared budget, reduce factor) for an opened upload, or
+    ImageRejected (413) when even its reduced decode is over the per-picture budget."""
     transparent = "transparency" in image.info
     found = estimate(image.width, image.height, image.mode, image.format or "", transparent)
-    nbytes, factor = budget.plan(found, image.format or "")
-    with budget.memory.reserve(nbytes, budget.wait_s):
-        return _decoded(image, max_pixels, factor)
+    return budget.plan(found, image.format or "")
 
 
-def _decoded(image: Image.Image, max_pixels: int, factor: int) -> Image.Image:
+def decoded(image: Image.Image, max_pixels: int, factor: int) -> Image.Image:
     """Decode (the first frame only), reduce by ``factor`` as early as the mode allows, then
     turn upright and into 8-bit RGB."""
     try:

@@ -7,7 +7,8 @@
     service.status()                               -> ServiceStatus (for /readyz)
     service.close()                                -> stops the backend (at shutdown)
 
-Each call decodes the upload (images.py), preprocesses it for the net, hands it to the backend
+Each call decodes the upload and preprocesses it for the net in a worker process killed at a
+deadline (decoding.py, over images.py), hands the tensor to the backend
 (backend.py; in-process ONNX Runtime, local.py, by default) and formats the answer. Refusals are
 typed (errors.py): UnknownModel (404), ModelUnavailable and ModelLoading (503), ImageRejected
 (413/415/422), Overloaded and InferenceTimeout (503 + retry_after_s), InferenceFailed (500).
@@ -22,13 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from app.inference import heatmaps
 from app.inference.backend import AnnouncesArrivals, BatchOutput, InferenceBackend, Outputs
-from app.inference.decode_budget import decode_budget
+from app.inference.decoding import DecodePool
 from app.inference.errors import ModelUnavailable
-from app.inference.images import decode, preprocess
 from app.inference.integrity import Verifier
 from app.inference.labels import labels
 from app.inference.local import LocalBackend
@@ -41,7 +40,7 @@ from app.inference.results import (
     TopClass,
 )
 from app.inference.sessions import SessionFactory, ort_session
-from app.repository.manifest import Manifest
+from app.repository.manifest import Manifest, Preprocess
 from app.settings import Settings
 from app.specs import Volume, builtin_registry
 
@@ -58,7 +57,9 @@ class Ran:
 
 @dataclass(frozen=True)
 class Decoded:
-    image: Image.Image
+    """The upload as each net's input tensor, one per distinct preprocessing."""
+
+    batches: dict[Preprocess, tuple[NDArray[np.float32], float]]  # tensor, preprocess ms
     started: float  # when the request's work began: the origin of its total time
     decode_ms: float
 
@@ -77,7 +78,7 @@ class InferenceService:
         Settings.models_dir, opening files with ``open_session`` (tests pass a wrapper to make
         runs stall, raise or return NaN) and verifying them with ``verifier``."""
         self._settings = settings
-        self._budget = decode_budget(settings)
+        self._decoder = DecodePool(settings)
         known = list(known_ids) if known_ids is not None else builtin_registry().ids()
         self._backend: InferenceBackend = backend or LocalBackend(
             settings, known, open_session=open_session, verifier=verifier
@@ -86,14 +87,14 @@ class InferenceService:
     def predict(self, model_id: str, image_bytes: bytes) -> PredictResult:
         """The top-5 classes of one image for one net."""
         with self._arriving([model_id], "logits") as manifests:
-            decoded = self._decode(image_bytes)
+            decoded = self._decode(image_bytes, manifests)
             output = self._run(manifests[0], decoded, "logits")
         return self._prediction(manifests[0], decoded, output)
 
     def predict_many(self, model_ids: Sequence[str], image_bytes: bytes) -> list[PredictResult]:
         """The same image through several nets, decoded once; results in the order asked."""
         with self._arriving(model_ids, "logits") as manifests:
-            decoded = self._decode(image_bytes)
+            decoded = self._decode(image_bytes, manifests)
             outputs = [self._run(manifest, decoded, "logits") for manifest in manifests]
         pairs = zip(manifests, outputs, strict=True)
         return [self._prediction(manifest, decoded, output) for manifest, output in pairs]
@@ -101,7 +102,7 @@ class InferenceService:
     def feature_maps(self, model_id: str, image_bytes: bytes) -> FeatureMapsResult:
         """Each conv and pool layer's output volume and its most active channels as heatmaps."""
         with self._arriving([model_id], "features") as manifests:
-            decoded = self._decode(image_bytes)
+            decoded = self._decode(image_bytes, manifests)
             ran = self._run(manifests[0], decoded, "features")
         manifest, output = manifests[0], ran.output
         k, side = self._settings.feature_maps_top_k, self._settings.feature_map_side
@@ -134,6 +135,7 @@ class InferenceService:
 
     def close(self) -> None:
         self._backend.close()
+        self._decoder.close()
 
     @contextmanager
     def _arriving(self, model_ids: Sequence[str], outputs: Outputs) -> Iterator[list[Manifest]]:
@@ -146,18 +148,15 @@ class InferenceService:
                     stack.enter_context(self._backend.arriving(model_id, outputs))
             yield manifests
 
-    def _decode(self, image_bytes: bytes) -> Decoded:
+    def _decode(self, image_bytes: bytes, manifests: Sequence[Manifest]) -> Decoded:
         started = time.perf_counter()
-        settings = self._settings
-        image = decode(
-            image_bytes, settings.max_image_pixels, settings.max_image_aspect, self._budget
-        )
-        return Decoded(image, started, (time.perf_counter() - started) * 1000)
+        steps = list(dict.fromkeys(manifest.preprocess for manifest in manifests))
+        prepared = self._decoder.prepare(image_bytes, steps)
+        batches = zip(prepared.batches, prepared.preprocess_ms, strict=True)
+        return Decoded(dict(zip(steps, batches, strict=True)), started, prepared.decode_ms)
 
     def _run(self, manifest: Manifest, decoded: Decoded, outputs: Outputs) -> Ran:
-        started = time.perf_counter()
-        batch = preprocess(decoded.image, manifest.preprocess, self._settings.max_image_pixels)
-        preprocess_ms = (time.perf_counter() - started) * 1000
+        batch, preprocess_ms = decoded.batches[manifest.preprocess]
         return Ran(
             self._backend.run(manifest.id, batch, outputs, self._deadline_s()), preprocess_ms
         )

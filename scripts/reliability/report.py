@@ -67,6 +67,12 @@ def statuses(replies: Sequence[Reply]) -> str:
     return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
 
 
+def problems(replies: Sequence[Reply]) -> str:
+    """How many replies gave each precise image refusal (``slow_encoding``, ...)."""
+    counts = Counter(reply.problem() or "none" for reply in replies)
+    return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
+
+
 def mib(value: float) -> str:
     return f"{value / (1024 * 1024):.0f} MiB"
 

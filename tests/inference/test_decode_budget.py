@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.inference.decode_budget import DecodeBudget, MemoryBudget, estimate
 from app.inference.errors import ImageRejected, Overloaded
-from app.inference.images import _high_byte, decode
+from app.inference.images import _high_byte, decode, webp_canvas
 from scripts.hostile_images import (
     animated_webp,
     chunk_flood_png,
@@ -135,3 +135,29 @@ def test_one_decode_larger_than_the_shared_budget_runs_alone() -> None:
     shared = MemoryBudget(100)
     with shared.reserve(150, wait_s=0.01):
         assert shared.used == 150
+
+
+@pytest.mark.parametrize(
+    ("mode", "params", "chunk"),
+    [
+        ("RGB", {}, b"VP8 "),
+        ("RGB", {"lossless": True}, b"VP8L"),
+        ("RGBA", {}, b"VP8X"),
+        ("RGBA", {"lossless": True}, b"VP8L"),
+    ],
+)
+def test_a_webps_canvas_is_read_from_its_first_chunk_as_pillow_reads_it(
+    mode: str, params: dict[str, object], chunk: bytes
+) -> None:
+    buffer = io.BytesIO()
+    Image.new(mode, (123, 45), (1, 2, 3, 100)[: len(mode)]).save(buffer, "WEBP", **params)
+    data = buffer.getvalue()
+    assert data[12:16] == chunk
+    with Image.open(io.BytesIO(data)) as opened:
+        assert webp_canvas(data) == (*opened.size, opened.mode == "RGBA")
+
+
+def test_an_animated_webps_canvas_and_a_truncated_one() -> None:
+    data = animated_webp(300, 2)
+    assert webp_canvas(data) == (300, 300, False)
+    assert webp_canvas(data[:29]) is None

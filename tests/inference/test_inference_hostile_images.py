@@ -244,6 +244,7 @@ def test_the_refusal_codes_map_to_their_http_statuses() -> None:
         "too_large": 413,
         "over_budget": 413,
         "slow_encoding": 422,
+        "decode_timeout": 422,
     }
 
 

@@ -1,6 +1,7 @@
-"""Hostile pictures against a real server (issue 14): each gets its 4xx or its 200, and the
-server's peak memory rises by less than 250 MB per upload (the kernel's high-water mark, reset
-before each); twenty slow-to-decode uploads at once leave /healthz answering."""
+"""Hostile pictures against a real server (issue 14): each gets its 4xx or its 200, and the peak
+memory of the server and its decode workers rises by less than 250 MB per upload (the kernel's
+high-water marks, reset before each); slow decoders no rule refuses are stopped at the decode
+deadline; twenty slow-to-decode uploads at once leave /healthz answering."""
 
 from __future__ import annotations
 
@@ -28,12 +29,21 @@ CASES = {
     "RLE8 BMP": (hostile.rle_bmp, 422, "slow_encoding"),
     "progressive JPEG of 1,009 scans": (hostile.many_scan_jpeg, 422, "slow_encoding"),
     "PNG of 200,000 chunks": (hostile.chunk_flood_png, 422, "slow_encoding"),
+    # Slow in Pillow's header parser, refused by no rule: stopped at the deadline.
+    "JPEG of 2,500,000 comment markers": (
+        lambda: hostile.marker_flood_jpeg(2_500_000),
+        422,
+        "decode_timeout",
+    ),
 }
+# Short enough that the marker flood (about 5 s on a 2-core box) is stopped, long enough for the
+# reduced 16-bit picture.
+DEADLINE_S = "2"
 
 
 @pytest.fixture(scope="module")
 def server(models_root: Path, photo_jpeg: bytes) -> Iterator[LiveServer]:
-    with serving(models_root) as live:
+    with serving(models_root, {"CONVATLAS_DECODE_DEADLINE_S": DEADLINE_S}) as live:
         warm = _post(live, photo_jpeg)  # the model's session loaded before anything is measured
         assert warm.status_code == 200, warm.text
         yield live
@@ -61,10 +71,16 @@ def test_each_hostile_picture_is_answered_within_the_memory_bound(
 
 
 def test_twenty_slow_encodings_at_once_leave_healthz_answering(server: LiveServer) -> None:
-    bodies = [hostile.rle_bmp(), hostile.many_scan_jpeg(), hostile.chunk_flood_png()] * 7
+    """Ten refused up front by rule, ten (a slow JPEG header no rule refuses) stopped at the
+    deadline: every one 422, each worker stopped, and the server answering throughout."""
+    ruled = [hostile.rle_bmp(), hostile.many_scan_jpeg(), hostile.chunk_flood_png()] * 4
+    unruled = [hostile.marker_flood_jpeg(1_500_000)] * 10
     with concurrent.futures.ThreadPoolExecutor(max_workers=21) as pool:
-        uploads = [pool.submit(_post, server, body) for body in bodies[:20]]
+        uploads = [pool.submit(_post, server, body) for body in [*ruled[:10], *unruled]]
         probes = [httpx.get(f"{server.url}/healthz", timeout=10) for _ in range(10)]
         answers = [upload.result() for upload in uploads]
     assert [probe.status_code for probe in probes] == [200] * 10
+    problems = [answer.json()["error"]["problem"] for answer in answers]
     assert {answer.status_code for answer in answers} == {422}
+    assert problems == ["slow_encoding"] * 10 + ["decode_timeout"] * 10
+    assert len(server.tree()) <= 1 + 1 + 2  # the server, the forkserver, the idle workers kept
