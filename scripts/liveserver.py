@@ -31,6 +31,7 @@ HEALTHY_TIMEOUT_S = 30.0
 GRACEFUL_S = 20.0
 # How often the peak sampler reads the memory of the processes under a server.
 PEAK_SAMPLE_S = 0.005
+PSS_EVERY = 4  # reading a process's PSS walks its page tables: every 4th sample, 20 ms
 
 
 def free_port() -> int:
@@ -81,6 +82,15 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes (0 once it has left)."""
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith("Pss:")), 0)
+
+
 def _figures(pids: list[int], name: str) -> dict[int, int]:
     """Each live process's /proc status figure; those that left meanwhile are skipped."""
     figures = {}
@@ -105,6 +115,7 @@ class LiveServer:
         return self.process.pid
 
     _peaks: dict[int, int] = field(default_factory=dict)
+    _pss_peak: int = 0
     _sampler: threading.Thread | None = None
     _sampling: threading.Event = field(default_factory=threading.Event)
 
@@ -116,6 +127,10 @@ class LiveServer:
         """Resident memory of the server and every process under it, summed."""
         return sum(_figures(self.tree(), "VmRSS").values())
 
+    def pss(self) -> int:
+        """Proportional set size of the server and every process under it, summed."""
+        return sum(_pss(pid) for pid in self.tree())
+
     def reset_peak(self) -> None:
         """Start a new peak: each process's VmHWM becomes its current RSS (Linux clear_refs,
         mode 5), and a sampler keeps the last peak of every process under the server, so a
@@ -125,6 +140,7 @@ class LiveServer:
             with contextlib.suppress(OSError):
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
         self._peaks = {}
+        self._pss_peak = 0
         self._sampling.clear()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -136,9 +152,20 @@ class LiveServer:
         self._record()
         return sum(self._peaks.values())
 
+    def peak_pss(self) -> int:
+        """Since reset_peak: the highest sum of the tree's proportional set sizes seen (pages
+        shared between the forked decode workers counted once), sampled every 20 ms; what
+        the processes together held at one moment, where peak() adds up peaks of any moment."""
+        self._stop_sampling()
+        return self._pss_peak
+
     def _sample(self) -> None:
+        samples = 0
         while not self._sampling.wait(PEAK_SAMPLE_S):
             self._record()
+            samples += 1
+            if samples % PSS_EVERY == 0:
+                self._pss_peak = max(self._pss_peak, sum(_pss(pid) for pid in self.tree()))
 
     def _record(self) -> None:
         for pid, hwm in _figures(self.tree(), "VmHWM").items():

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.inference import decode_worker
-from app.inference.decode_budget import DecodeBudget, decode_budget
+from app.inference.decode_budget import MIB, DecodeBudget, decode_budget
 from app.inference.decode_worker import (
     GO,
     READY,
@@ -61,6 +61,10 @@ KEEP_IDLE = 2  # workers kept waiting for the next upload; more leave once done
 # many times the deadline in wall time, so that an upload is answered within a bound.
 WALL_FACTOR = 3
 POLL_S = 0.05  # how often a waiting upload reads its worker's CPU time
+# What a busy worker holds of its own besides its picture, reserved with it from the shared
+# budget: about 25 MiB of the forkserver's heap that CPython 3.11's reference counting copies
+# into each forked process (tests/inference/test_decoding.py measures it), and its buffers.
+WORKER_BYTES = 32 * MIB
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/<pid>/stat's unit of CPU time
 # A new worker says it is ready within this long (forking takes milliseconds; this allows for a
 # machine crowded with decodes), else the upload gets 503. The deadline starts after.
@@ -75,7 +79,7 @@ def _preload() -> list[str]:
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     name = getattr(spec, "name", None)
     entry = [name] if isinstance(name, str) and not name.endswith("__main__") else []
-    return ["__main__", decode_worker.__name__, *entry]
+    return ["__main__", decode_worker.__name__, *entry, f"{__package__}.forkserver_heap"]
 
 
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -135,7 +139,7 @@ class DecodePool:
             return _outcome(worker, header)
         clock.pause()  # the wait for the shared budget is not the picture's doing
         try:
-            with self._budget.memory.reserve(header.nbytes, self._budget.wait_s):
+            with self._budget.memory.reserve(WORKER_BYTES + header.nbytes, self._budget.wait_s):
                 clock.resume()
                 worker.conn.send(GO)
                 return _outcome(worker, self._reply(worker, clock))
@@ -150,7 +154,8 @@ class DecodePool:
             overrun = clock.overrun()
             if overrun is not None:
                 worker.stop(kill=True)
-                self.killed += 1
+                with self._changed:
+                    self.killed += 1
                 raise ImageRejected(
                     "decode_timeout",
                     f"decoding this picture {overrun} and was stopped; "

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from PIL import Image
 from app.inference import decode_worker
 from app.inference.decode_budget import MIB
 from app.inference.decode_worker import GO, READY, Done, Job, Limits, Needs, send_job
-from app.inference.decoding import DecodePool, _cpu_seconds
+from app.inference.decoding import WORKER_BYTES, DecodePool, _cpu_seconds
 from app.inference.errors import ImageRejected, Overloaded
 from app.inference.images import decode, preprocess
 from app.repository.manifest import Preprocess
@@ -235,3 +236,16 @@ def test_a_worker_runs_below_the_servers_cpu_priority(make_pool: MakePool) -> No
 def _own_nice() -> int:
     with open("/proc/self/stat") as stat:
         return int(stat.read().rsplit(")", 1)[1].split()[16])
+
+
+def test_a_worker_holds_less_of_its_own_than_the_budget_reserves_for_it(
+    make_pool: MakePool,
+) -> None:
+    """WORKER_BYTES, reserved with every decode, covers what a worker forked from the forkserver
+    writes of its own (the inherited pages CPython's reference counting copies) after a job."""
+    pool = make_pool()
+    pool.prepare(encode(photo_like(640, 480), "JPEG"), [IMAGENET])
+    (worker,) = pool._idle
+    rollup = Path(f"/proc/{worker.process.pid}/smaps_rollup").read_text().splitlines()
+    private = sum(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Private_"))
+    assert 0 < private < WORKER_BYTES
