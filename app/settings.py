@@ -63,9 +63,10 @@ class Settings(BaseSettings):
     # Memory for decoding one picture, estimated from its header before decoding
     # (app/inference/decode_budget.py): over it, the picture is reduced while it is converted
     # where that brings it under, else refused (413). Every decode in progress shares
-    # decode_memory_bytes; one that does not fit waits up to decode_wait_s, then gets 503.
+    # decode_memory_bytes, its worker's own memory included (56 MiB a worker: 24 of them fit);
+    # one that does not fit waits up to decode_wait_s, then gets 503.
     decode_budget_bytes: int = Field(default=160 * MIB, ge=MIB)
-    decode_memory_bytes: int = Field(default=1 * GIB, ge=MIB)
+    decode_memory_bytes: int = Field(default=3 * GIB // 2, ge=MIB)
     decode_wait_s: float = Field(default=5.0, gt=0)
     # Each upload is decoded in a worker process (app/inference/decoding.py), killed once it has
     # used decode_deadline_s of CPU time, or three times that in wall time on a machine too busy

@@ -72,10 +72,19 @@ def chunk_flood_png(chunks: int = 200_000) -> bytes:
 
 def marker_flood_jpeg(markers: int = 2_000_000) -> bytes:
     """A 64 x 64 JPEG with ``markers`` empty comment segments (FF FE 00 02) before its frame:
-    Pillow's header parser reads each in Python. Not refused by any rule up front (a JPEG may
-    carry comments); 2,000,000 (8 MB) take seconds, so only the decode deadline stops it."""
+    Pillow's header parser reads each in Python and keeps each in a list. Not refused by any
+    rule up front (a JPEG may carry comments); 2,000,000 (8 MB) take seconds and 160 MiB, so
+    the header's memory cap stops it."""
     data = _saved(Image.new("RGB", (64, 64), (200, 30, 30)), "JPEG")
     return data[:2] + b"\xff\xfe\x00\x02" * markers + data[2:]
+
+
+def fill_byte_jpeg(fill: int = 10_000_000) -> bytes:
+    """A 64 x 64 JPEG with ``fill`` 0xFF fill bytes before its frame (the standard allows any
+    number before a marker): Pillow reads them one byte at a time in Python, allocating nothing;
+    10,000,000 (10 MB) take about 7 s of CPU on a 2-core box, so only the deadline stops it."""
+    data = _saved(Image.new("RGB", (64, 64), (30, 200, 30)), "JPEG")
+    return data[:2] + b"\xff" * fill + data[2:]
 
 
 def comment_flood_gif(blocks: int = 3_000_000) -> bytes:
@@ -97,5 +106,6 @@ HOSTILE = {
     "progressive JPEG, 1,000 scans": many_scan_jpeg,
     "PNG of 200,000 empty chunks": chunk_flood_png,
     "JPEG of 2,000,000 comment markers": marker_flood_jpeg,
+    "JPEG of 10,000,000 fill bytes": fill_byte_jpeg,
     "GIF of 3,000,000 comment blocks": comment_flood_gif,
 }

@@ -43,6 +43,10 @@ STOP = "stop"
 NICENESS = 10
 # Above the per-picture budget: Python's own objects, the upload's bytes and the tensors made.
 HEADROOM_BYTES = 64 * MIB
+# What reading a header may allocate beyond the upload's bytes (EXIF, ICC profiles, comments):
+# Pillow keeps every JPEG comment marker in a list, so a file of two million empty ones would
+# otherwise take 160 MiB before its size is known.
+HEADER_BYTES = 24 * MIB
 # A worker whose resident memory stays this far above its start after a job is replaced: the
 # allocator may keep what a large decode freed, and the next decode should start from nothing.
 RETIRE_GROWTH_BYTES = 96 * MIB
@@ -108,7 +112,7 @@ def serve(conn: Connection, limits: Limits) -> None:
     """A worker's life: jobs until the server closes the pipe, or a job leaves it too big."""
     os.nice(NICENESS)
     start_rss = _status_bytes("VmRSS")
-    _limit_data(limits.per_image_bytes + HEADROOM_BYTES)
+    _cap_data(limits.per_image_bytes + HEADROOM_BYTES, hard=True)
     budget = DecodeBudget(limits.per_image_bytes, MemoryBudget(0), 0.0)
     try:
         conn.send(READY)
@@ -124,6 +128,7 @@ def _answer(
     """Serve one job; False when the worker should leave afterwards."""
     _reset_peak()
     started = time.perf_counter()
+    _cap_data(HEADER_BYTES)  # over what it holds now, the upload's bytes included
     try:
         image = open_upload(job.data, limits.max_pixels, limits.max_aspect, budget)
         nbytes, factor = plan(image, budget)
@@ -131,11 +136,12 @@ def _answer(
         conn.send(refused)
         return True
     except MemoryError:
-        conn.send(Done(_over_memory(limits), stays=False))
+        conn.send(Done(_over_header_memory(), stays=False))
         return False
     conn.send(Needs(nbytes, factor))
     if conn.recv() != GO:
         return True
+    _cap_data(None)  # back to the per-picture cap
     done = _done(image, factor, job.steps, limits, started, start_rss)
     conn.send(done)
     return done.stays
@@ -180,6 +186,14 @@ def _prepared(
     return Prepared(tuple(batches), size, decode_ms, tuple(timings), max(0, growth), retire)
 
 
+def _over_header_memory() -> ImageRejected:
+    return ImageRejected(
+        "over_budget",
+        f"reading this picture's header took more than {HEADER_BYTES / MIB:,.0f} MiB of memory "
+        "(a file of that many segments or comments is not a photograph)",
+    )
+
+
 def _over_memory(limits: Limits) -> ImageRejected:
     return ImageRejected(
         "over_budget",
@@ -189,14 +203,21 @@ def _over_memory(limits: Limits) -> ImageRejected:
     )
 
 
-def _limit_data(allowance: int) -> None:
+def _cap_data(allowance: int | None, hard: bool = False) -> None:
     """Cap the data segment (heap and anonymous mappings: where pixels go) at what the worker
-    holds now plus ``allowance``; an allocation past it raises MemoryError."""
+    holds now plus ``allowance``; an allocation past it raises MemoryError. ``hard`` sets the
+    ceiling no later cap exceeds (at the worker's start: the per-picture budget and headroom);
+    ``None`` lifts the cap back to that ceiling."""
     held = _status_bytes("VmData")
     if not held:
         return
-    limit = held + allowance
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    ceiling = resource.getrlimit(resource.RLIMIT_DATA)[1]
+    if hard:
+        ceiling = held + (allowance or 0)
+        resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))
+        return
+    cap = ceiling if allowance is None else min(ceiling, held + allowance)
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, ceiling))
 
 
 def _status_bytes(name: str) -> int:

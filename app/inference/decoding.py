@@ -40,6 +40,7 @@ from app.inference import decode_worker
 from app.inference.decode_budget import MIB, DecodeBudget, decode_budget
 from app.inference.decode_worker import (
     GO,
+    HEADER_BYTES,
     READY,
     STOP,
     Done,
@@ -61,9 +62,10 @@ KEEP_IDLE = 2  # workers kept waiting for the next upload; more leave once done
 # many times the deadline in wall time, so that an upload is answered within a bound.
 WALL_FACTOR = 3
 POLL_S = 0.05  # how often a waiting upload reads its worker's CPU time
-# What a busy worker holds of its own besides its picture, reserved with it from the shared
-# budget: about 25 MiB of the forkserver's heap that CPython 3.11's reference counting copies
-# into each forked process (tests/inference/test_decoding.py measures it), and its buffers.
+# What a busy worker holds of its own besides its picture, reserved from the shared budget with
+# the header's allowance (decode_worker.HEADER_BYTES): about 25 MiB of the forkserver's heap that
+# CPython 3.11's reference counting copies into each forked process (tests/inference/
+# test_decoding.py measures it), and its buffers.
 WORKER_BYTES = 32 * MIB
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/<pid>/stat's unit of CPU time
 # A new worker says it is ready within this long (forking takes milliseconds; this allows for a
@@ -115,8 +117,16 @@ class DecodePool:
 
     def prepare(self, data: bytes, steps: Sequence[Preprocess]) -> Prepared:
         """The upload as one tensor per step, or ImageRejected (4xx) saying why not, or
-        Overloaded (503) when no worker or not enough of the shared memory came free in time."""
-        with self._worker() as worker:
+        Overloaded (503) when no worker or not enough of the shared memory came free in time.
+
+        What a worker may hold before its picture's size is known (its own pages, the header's
+        allowance) is reserved from the shared budget before it gets the job; the decode's
+        estimate is reserved on top once the header is read."""
+        memory = self._budget.memory
+        with (
+            memory.reserve(WORKER_BYTES + HEADER_BYTES, self._budget.wait_s),
+            self._worker() as worker,
+        ):
             return self._job(worker, Job(data, tuple(steps)))
 
     def close(self) -> None:
@@ -139,7 +149,7 @@ class DecodePool:
             return _outcome(worker, header)
         clock.pause()  # the wait for the shared budget is not the picture's doing
         try:
-            with self._budget.memory.reserve(WORKER_BYTES + header.nbytes, self._budget.wait_s):
+            with self._budget.memory.reserve(header.nbytes, self._budget.wait_s):
                 clock.resume()
                 worker.conn.send(GO)
                 return _outcome(worker, self._reply(worker, clock))
@@ -260,7 +270,7 @@ class _Clock:
             return f"used more than the {self._deadline_s:g} s of CPU time a picture may take"
         if self.wall_left() <= 0:
             wall = self._deadline_s * WALL_FACTOR
-            return f"was still decoding after {wall:g} s (the server is busy)"
+            return f"took longer than {wall:g} s (the server is busy)"
         return None
 
 

@@ -26,7 +26,7 @@ from PIL import Image
 from app.settings import Settings
 from app.web.catalog import encode_spec
 from scripts import liveserver
-from scripts.hostile_images import HOSTILE, marker_flood_jpeg
+from scripts.hostile_images import HOSTILE, fill_byte_jpeg
 from scripts.reliability import http, server
 from scripts.reliability.http import Probes, Reply
 from scripts.reliability.report import Result, latency, mib, ms, problems, quantile, statuses
@@ -989,11 +989,11 @@ def decode_budget(ctx: Context) -> Result:
         "decode",
         "Decode budget: hostile pictures, one at a time and twenty at once",
         "Each picture of scripts/hostile_images.py uploaded alone to a server with the default "
-        "decode budget (160 MiB a picture, 1 GiB shared) and to one whose per-picture budget is "
+        "decode budget (160 MiB a picture, 1.5 GiB shared) and to one whose per-picture budget is "
         "64 GiB (in effect none), side by side; peak RSS growth is VmHWM (reset before each) "
         "less the RSS before, both summed over the server and its decode workers. Then twenty "
-        "slow-to-decode uploads at once (ten refused by rule up front, ten JPEGs of 2,500,000 "
-        "comment markers that no rule refuses, stopped at the 5 s decode deadline), /healthz "
+        "slow-to-decode uploads at once (ten refused by rule up front, ten JPEGs of 10,000,000 "
+        "fill bytes that no rule refuses, stopped at the decode deadline), /healthz "
         "probed every 20 ms, and eight reduced 16-bit pictures at once against the shared "
         "budget, their growth the highest sum of the processes' PSS (sampled every 20 ms; the "
         "forked workers share pages, which a sum of RSS would count once per worker).",
@@ -1015,7 +1015,7 @@ def decode_budget(ctx: Context) -> Result:
     )
     ruled = [HOSTILE["RLE8 BMP, 2000x2000"](), HOSTILE["progressive JPEG, 1,000 scans"]()]
     ruled.append(HOSTILE["PNG of 200,000 empty chunks"]())
-    unruled = marker_flood_jpeg(2_500_000)
+    unruled = fill_byte_jpeg()
     slow = [ruled[i % 3] for i in range(10)] + [unruled] * 10
     reduced = HOSTILE["16-bit greyscale PNG, 5000x5000"]()
     with server.serving(ctx.models_root) as live:

@@ -19,13 +19,27 @@ from PIL import Image
 
 from app.inference import decode_worker
 from app.inference.decode_budget import MIB
-from app.inference.decode_worker import GO, READY, Done, Job, Limits, Needs, send_job
+from app.inference.decode_worker import (
+    GO,
+    HEADER_BYTES,
+    READY,
+    Done,
+    Job,
+    Limits,
+    Needs,
+    send_job,
+)
 from app.inference.decoding import WORKER_BYTES, DecodePool, _cpu_seconds
 from app.inference.errors import ImageRejected, Overloaded
 from app.inference.images import decode, preprocess
 from app.repository.manifest import Preprocess
 from app.settings import Settings
-from scripts.hostile_images import comment_flood_gif, greyscale16_png, marker_flood_jpeg
+from scripts.hostile_images import (
+    comment_flood_gif,
+    fill_byte_jpeg,
+    greyscale16_png,
+    marker_flood_jpeg,
+)
 from tests.conftest import encode, exif_rotated_jpeg, photo_like, rgba_png
 
 IMAGENET = Preprocess(
@@ -74,8 +88,8 @@ def test_a_worker_makes_exactly_the_tensors_the_server_made(
 
 @pytest.mark.parametrize(
     "build",
-    [lambda: marker_flood_jpeg(1_000_000), lambda: comment_flood_gif(3_000_000)],
-    ids=["JPEG of a million comment markers", "GIF of three million comment blocks"],
+    [lambda: fill_byte_jpeg(2_000_000), lambda: comment_flood_gif(3_000_000)],
+    ids=["JPEG of two million fill bytes", "GIF of three million comment blocks"],
 )
 def test_a_decode_past_the_deadline_is_stopped_and_the_worker_replaced(
     make_pool: MakePool, build: Callable[[], bytes]
@@ -111,7 +125,7 @@ def test_a_worker_that_gets_no_cpu_is_stopped_after_three_times_the_deadline(
 
     pool._start = start_and_note  # type: ignore[method-assign]
     outcome: list[BaseException] = []
-    upload = threading.Thread(target=_refusal, args=(pool, marker_flood_jpeg(1_000_000), outcome))
+    upload = threading.Thread(target=_refusal, args=(pool, fill_byte_jpeg(3_000_000), outcome))
     upload.start()
     for _ in range(2000):  # until the worker is in the job, reading the header's markers
         if started and _cpu_seconds(started[0]) >= 0.1:
@@ -122,7 +136,10 @@ def test_a_worker_that_gets_no_cpu_is_stopped_after_three_times_the_deadline(
     (error,) = outcome
     assert isinstance(error, ImageRejected)
     assert error.code == "decode_timeout"
-    assert "was still decoding after 1.5 s (the server is busy)" in error.message
+    assert (
+        "decoding this picture took longer than 1.5 s (the server is busy) and was stopped"
+        in error.message
+    )
     assert pool.killed == 1
 
 
@@ -135,7 +152,7 @@ def _refusal(pool: DecodePool, data: bytes, outcome: list[BaseException]) -> Non
 
 def test_the_slow_file_is_a_valid_picture_that_decodes_given_time(make_pool: MakePool) -> None:
     pool = make_pool(decode_deadline_s=120)
-    prepared = pool.prepare(marker_flood_jpeg(200_000), [IMAGENET])
+    prepared = pool.prepare(fill_byte_jpeg(200_000), [IMAGENET])
     assert prepared.size == (64, 64)
     assert pool.killed == 0
 
@@ -154,7 +171,7 @@ def test_a_decode_stopped_after_reserving_memory_gives_it_back(make_pool: MakePo
 
 def test_with_every_worker_busy_an_upload_waits_then_gets_503(make_pool: MakePool) -> None:
     pool = make_pool(decode_workers=1, decode_deadline_s=30, decode_wait_s=0.2)
-    slow = threading.Thread(target=pool.prepare, args=(marker_flood_jpeg(1_000_000), [IMAGENET]))
+    slow = threading.Thread(target=pool.prepare, args=(fill_byte_jpeg(3_000_000), [IMAGENET]))
     slow.start()
     while pool.alive == 0:  # the slow upload has taken the one worker
         time.sleep(0.01)
@@ -249,3 +266,33 @@ def test_a_worker_holds_less_of_its_own_than_the_budget_reserves_for_it(
     rollup = Path(f"/proc/{worker.process.pid}/smaps_rollup").read_text().splitlines()
     private = sum(int(line.split()[1]) * 1024 for line in rollup if line.startswith("Private_"))
     assert 0 < private < WORKER_BYTES
+
+
+def test_a_header_that_takes_more_than_its_allowance_is_refused(make_pool: MakePool) -> None:
+    """Two million empty comment markers make Pillow keep a list of two million entries before
+    the picture's size is known: stopped by the header's cap, not by the deadline."""
+    pool = make_pool(decode_deadline_s=120)
+    with pytest.raises(ImageRejected) as caught:
+        pool.prepare(marker_flood_jpeg(2_000_000), [IMAGENET])
+    assert (caught.value.http_status, caught.value.code) == (413, "over_budget")
+    assert caught.value.message.startswith(
+        f"reading this picture's header took more than {HEADER_BYTES // MIB} MiB of memory"
+    )
+    assert pool._budget.memory.used == 0
+    assert pool.alive == 0  # the worker left: its heap is not reused
+
+
+def test_each_decode_reserves_its_workers_own_memory_from_the_shared_budget(
+    make_pool: MakePool,
+) -> None:
+    pool = make_pool(decode_memory_bytes=WORKER_BYTES + HEADER_BYTES + MIB, decode_wait_s=0.1)
+    holding = threading.Thread(target=_refusal, args=(pool, fill_byte_jpeg(3_000_000), []))
+    holding.start()
+    while pool.alive == 0:
+        time.sleep(0.005)
+    with pytest.raises(Overloaded) as caught:
+        pool.prepare(encode(photo_like(), "PNG"), [IMAGENET])
+    holding.join()
+    assert str(caught.value) == (
+        "decoding needs 56 MiB and other pictures being decoded hold 56 of 57 MiB"
+    )

@@ -592,19 +592,28 @@ CASES = [
         "payload_too_large",
         "over_budget",
     ),
-    # No rule refuses it (a JPEG may carry comments): its worker is killed at the decode deadline.
+    # No rule refuses these (a JPEG may carry comments and fill bytes): the first is stopped by
+    # the header's memory cap, the second at the decode deadline, each worker then killed.
     Case(
         "a JPEG of 2,500,000 comment markers",
         upload(hostile.marker_flood_jpeg(2_500_000)),
+        413,
+        "payload_too_large",
+        "over_budget",
+        growth_limit=PER_UPLOAD_GROWTH_LIMIT,
+    ),
+    Case(
+        "a JPEG of 10,000,000 fill bytes",
+        upload(hostile.fill_byte_jpeg()),
         422,
         "invalid_image",
         "decode_timeout",
         growth_limit=PER_UPLOAD_GROWTH_LIMIT,
     ),
 ]
-# The table's server stops a decode after 1 s of CPU time (the default is 5 s): the comment-marker
-# JPEG takes about 5 s on a 2-core box, so it is stopped on any machine up to 5 times as fast.
-TABLE_ENV = {"CONVATLAS_DECODE_DEADLINE_S": "1"}
+# The table's server stops a decode after 2 s of CPU time (the default is 5 s): the fill-byte
+# JPEG takes about 7 s on a 2-core box, so it is stopped on any machine up to 3 times as fast.
+TABLE_ENV = {"CONVATLAS_DECODE_DEADLINE_S": "2"}
 
 
 @pytest.fixture(scope="module")
