@@ -31,9 +31,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from app.inference.decode_budget import MIB, DecodeBudget, MemoryBudget
+from app.inference.decode_budget import MIB, WEBP_CANVASES, DecodeBudget, MemoryBudget
 from app.inference.errors import ImageRejected
-from app.inference.images import decoded, open_upload, plan, preprocess
+from app.inference.images import decoded, open_upload, plan, preprocess, sniff, webp_canvas
 from app.repository.manifest import Preprocess
 
 READY = "ready"  # a new worker's first message
@@ -128,7 +128,7 @@ def _answer(
     """Serve one job; False when the worker should leave afterwards."""
     _reset_peak()
     started = time.perf_counter()
-    _cap_data(HEADER_BYTES)  # over what it holds now, the upload's bytes included
+    _cap_data(HEADER_BYTES + _opening_bytes(job.data))  # over what it holds now, bytes included
     try:
         image = open_upload(job.data, limits.max_pixels, limits.max_aspect, budget)
         nbytes, factor = plan(image, budget)
@@ -184,6 +184,13 @@ def _prepared(
     growth = _status_bytes("VmHWM") - start_rss
     retire = _status_bytes("VmRSS") - start_rss >= RETIRE_GROWTH_BYTES
     return Prepared(tuple(batches), size, decode_ms, tuple(timings), max(0, growth), retire)
+
+
+def _opening_bytes(data: bytes) -> int:
+    """What opening the upload allocates besides its header: libwebp's canvases for a WebP
+    (reserved, not yet written; its size is checked against the budget before it is opened)."""
+    canvas = webp_canvas(data) if sniff(data) == "WEBP" else None
+    return 0 if canvas is None else canvas[0] * canvas[1] * 4 * WEBP_CANVASES
 
 
 def _over_header_memory() -> ImageRejected:

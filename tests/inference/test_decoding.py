@@ -70,8 +70,13 @@ def make_pool() -> Iterator[MakePool]:
 
 @pytest.mark.parametrize(
     "build",
-    [lambda: encode(photo_like(640, 480), "JPEG", quality=90), exif_rotated_jpeg, rgba_png],
-    ids=["photo", "EXIF-rotated photo", "RGBA PNG"],
+    [
+        lambda: encode(photo_like(640, 480), "JPEG", quality=90),
+        exif_rotated_jpeg,
+        rgba_png,
+        lambda: encode(photo_like(3000, 2000), "WEBP", quality=80),
+    ],
+    ids=["photo", "EXIF-rotated photo", "RGBA PNG", "6 Mpx WebP (libwebp's canvases at opening)"],
 )
 def test_a_worker_makes_exactly_the_tensors_the_server_made(
     make_pool: MakePool, build: Callable[[], bytes]
