@@ -113,7 +113,8 @@ class DecodePool:
         self._busy = 0
         self._closed = False
         self._changed = threading.Condition()
-        self.killed = 0  # workers killed at the deadline, for the status and the tests
+        self.killed = 0  # workers killed at the deadline
+        self.crashed = 0  # workers that died in a job (a decoder crashed, the kernel ended it)
 
     def prepare(self, data: bytes, steps: Sequence[Preprocess]) -> Prepared:
         """The upload as one tensor per step, or ImageRejected (4xx) saying why not, or
@@ -175,6 +176,8 @@ class DecodePool:
             return worker.conn.recv()
         except (EOFError, OSError):
             worker.stop(kill=True)
+            with self._changed:
+                self.crashed += 1
             raise ImageRejected(
                 "undecodable", "the decoder stopped on this picture; it may be damaged"
             ) from None

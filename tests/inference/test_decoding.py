@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from app.inference import decode_worker
@@ -27,6 +29,7 @@ from app.inference.decode_worker import (
     Job,
     Limits,
     Needs,
+    Prepared,
     send_job,
 )
 from app.inference.decoding import WORKER_BYTES, DecodePool, _cpu_seconds
@@ -301,3 +304,64 @@ def test_each_decode_reserves_its_workers_own_memory_from_the_shared_budget(
     assert str(caught.value) == (
         "decoding needs 56 MiB and other pictures being decoded hold 56 of 57 MiB"
     )
+
+
+SEEDS = {
+    kind: encode(photo_like(96, 64), kind, **params)
+    for kind, params in [
+        ("JPEG", {"quality": 80}),
+        ("PNG", {}),
+        ("GIF", {}),
+        ("BMP", {}),
+        ("WEBP", {"quality": 80}),
+    ]
+}
+
+
+@st.composite
+def damaged_pictures(draw: st.DrawFn) -> bytes:
+    """A small valid picture of each accepted format, then bytes overwritten, inserted or cut."""
+    data = bytearray(SEEDS[draw(st.sampled_from(sorted(SEEDS)))])
+    for _ in range(draw(st.integers(0, 6))):
+        at = draw(st.integers(0, len(data) - 1))
+        match draw(st.sampled_from(["overwrite", "insert", "cut"])):
+            case "overwrite":
+                data[at] = draw(st.integers(0, 255))
+            case "insert":
+                data[at:at] = draw(st.binary(min_size=1, max_size=64))
+            case "cut":
+                del data[at:]
+                if not data:
+                    break
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def fuzz_pool() -> Iterator[DecodePool]:
+    pool = DecodePool(Settings(build_on_start=False, decode_deadline_s=2))
+    yield pool
+    pool.close()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=damaged_pictures())
+def test_a_damaged_picture_gets_tensors_or_a_4xx_never_anything_else(
+    fuzz_pool: DecodePool, data: bytes
+) -> None:
+    outcome = _prepared_or_refused(fuzz_pool, data)
+    if isinstance(outcome, ImageRejected):
+        assert 400 <= outcome.http_status < 500
+        assert outcome.message
+    else:
+        (batch,) = outcome.batches
+        assert batch.shape == (1, 3, 224, 224)
+        assert np.isfinite(batch).all()
+    assert fuzz_pool._budget.memory.used == 0
+    assert (fuzz_pool.crashed, fuzz_pool.killed) == (0, 0)  # refused by the decoder, not died
+
+
+def _prepared_or_refused(pool: DecodePool, data: bytes) -> Prepared | ImageRejected:
+    try:
+        return pool.prepare(data, [IMAGENET])
+    except ImageRejected as refused:
+        return refused
