@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.repository.manifest import Preprocess
+
 # The lecture's two nets (the compare page's default pair) and a 224-input net.
 REPOSITORY_NETS = ("alexnet-lecture", "zfnet-lecture", "zfnet-2013")
 
@@ -28,6 +30,17 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     outcomes = build_models(REPOSITORY_NETS, untrained=True, root=root, say=lambda _: None)
     assert [outcome.status for outcome in outcomes] == ["built"] * len(REPOSITORY_NETS), outcomes
     return root
+
+
+# torchvision's ImageNet transform as a manifest states it, for tests that preprocess by hand.
+IMAGENET_STEPS = Preprocess(
+    resize=256,
+    crop=224,
+    interpolation="bilinear",
+    antialias=True,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+)
 
 
 def photo_like(width: int = 320, height: int = 240) -> Image.Image:

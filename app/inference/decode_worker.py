@@ -23,6 +23,7 @@ import contextlib
 import os
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -142,21 +143,15 @@ def _answer(
     if conn.recv() != GO:
         return True
     _cap_data(None)  # back to the per-picture cap
-    done = _done(image, factor, job.steps, limits, started, start_rss)
+    done = _done(lambda: _prepared(image, factor, job.steps, limits, started, start_rss), limits)
     conn.send(done)
     return done.stays
 
 
-def _done(
-    image: Image.Image,
-    factor: int,
-    steps: tuple[Preprocess, ...],
-    limits: Limits,
-    started: float,
-    start_rss: int,
-) -> Done:
+def _done(prepare: Callable[[], Prepared], limits: Limits) -> Done:
+    """The decode's answer, its refusals (a decoder's, or the data cap's) included."""
     try:
-        prepared = _prepared(image, factor, steps, limits, started, start_rss)
+        prepared = prepare()
     except MemoryError:
         return Done(_over_memory(limits), stays=False)
     except ImageRejected as refused:

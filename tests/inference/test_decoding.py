@@ -35,7 +35,6 @@ from app.inference.decode_worker import (
 from app.inference.decoding import WORKER_BYTES, DecodePool, _cpu_seconds
 from app.inference.errors import ImageRejected, Overloaded
 from app.inference.images import decode, preprocess
-from app.repository.manifest import Preprocess
 from app.settings import Settings
 from scripts.hostile_images import (
     comment_flood_gif,
@@ -43,16 +42,9 @@ from scripts.hostile_images import (
     greyscale16_png,
     marker_flood_jpeg,
 )
-from tests.conftest import encode, exif_rotated_jpeg, photo_like, rgba_png
+from tests.conftest import IMAGENET_STEPS, encode, exif_rotated_jpeg, photo_like, rgba_png
 
-IMAGENET = Preprocess(
-    resize=256,
-    crop=224,
-    interpolation="bilinear",
-    antialias=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-)
+IMAGENET = IMAGENET_STEPS
 LECTURE = IMAGENET.model_copy(update={"crop": 227})
 MakePool = Callable[..., DecodePool]
 

@@ -20,18 +20,11 @@ from PIL import Image
 
 from app.inference.errors import ImageRejected
 from app.inference.images import decode, preprocess
-from app.repository.manifest import Preprocess
+from tests.conftest import IMAGENET_STEPS
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_PIXELS = 50_000_000
-STEPS = Preprocess(
-    resize=256,
-    crop=224,
-    interpolation="bilinear",
-    antialias=True,
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-)
+STEPS = IMAGENET_STEPS
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 # Decoding every upload below in one process may grow its peak memory by at most this much. A
 # decoded 20000 x 20000 bomb would take 1.2 GB as RGB, the 48 Mpx JPEG about 190 MB undrafted.
