@@ -130,6 +130,21 @@ class DecodePool:
         ):
             return self._job(worker, Job(data, tuple(steps)))
 
+    def warm(self) -> None:
+        """Start the forkserver (about a second: it imports the decoder) and one idle worker
+        now, so that the first upload does not wait for them. A worker that does not start is
+        left to the first upload to start (and to refuse with 503 if it cannot either)."""
+        try:
+            worker = self._start()
+        except (Overloaded, OSError):
+            return
+        with self._changed:
+            keep = not self._closed and len(self._idle) < KEEP_IDLE
+            if keep:
+                self._idle.append(worker)
+        if not keep:
+            worker.stop(kill=False)
+
     def close(self) -> None:
         with self._changed:
             self._closed = True

@@ -127,6 +127,10 @@ class InferenceService:
             served_by=_served_by(output),
         )
 
+    def warm(self) -> None:
+        """Start what the first upload would otherwise wait for: a decode worker."""
+        self._decoder.warm()
+
     def status(self) -> ServiceStatus:
         return self._backend.status()
 

@@ -6,6 +6,7 @@ import gc
 import importlib.util
 import logging
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -186,6 +187,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         # status() chooses the provider now (a CUDA probe takes a moment), not on a request.
         await run_in_threadpool(service.status)
+        # The decode worker starts beside the pages' prerendering: a second, off the first upload.
+        threading.Thread(target=service.warm, name="convatlas-warm-decoding", daemon=True).start()
         app.state.inference = service
         app.state.loaded = {
             **_warm(),

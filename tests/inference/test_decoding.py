@@ -357,3 +357,11 @@ def _prepared_or_refused(pool: DecodePool, data: bytes) -> Prepared | ImageRejec
         return pool.prepare(data, [IMAGENET])
     except ImageRejected as refused:
         return refused
+
+
+def test_a_warmed_pool_has_its_worker_ready_for_the_first_upload(make_pool: MakePool) -> None:
+    pool = make_pool()
+    pool.warm()
+    (worker,) = pool._idle
+    pool.prepare(encode(photo_like(), "PNG"), [IMAGENET])
+    assert pool._idle == [worker]  # the warmed worker took the upload, and no other started
