@@ -10,6 +10,7 @@ artifacts/screenshots/.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -134,6 +135,29 @@ def full_page_screenshot(tab: Page, name: str) -> None:
     tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
+# Tabs whose final state the test itself captured (``final_screenshot``): the end-of-test
+# screenshot is a copy of that file, not a second capture of the same long page.
+FINAL_SHOTS: dict[Page, Path] = {}
+
+
+def final_screenshot(tab: Page, path: Path) -> None:
+    """A full-page screenshot at ``path`` as the test's last act on ``tab``, which then also
+    serves as the test's end-of-test screenshot."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tab.add_style_tag(content=RENDER_EVERYTHING)
+    tab.screenshot(path=path, full_page=True)
+    FINAL_SHOTS[tab] = path
+
+
+def end_of_test_screenshot(tab: Page, name: str) -> None:
+    final = FINAL_SHOTS.pop(tab, None)
+    if final is None:
+        full_page_screenshot(tab, name)
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(final, SCREENSHOTS / f"{name}.png")
+
+
 @pytest.fixture(scope="session")
 def shoot() -> Shoot:
     """Save a named screenshot of a state a test passes through (the end state is automatic)."""
@@ -201,7 +225,8 @@ def page(
 ) -> Iterator[Page]:
     tab = watched_tab(browser, base_url, problems, VIEWPORT)
     yield tab
-    full_page_screenshot(tab, node_slug(request))
+    end_of_test_screenshot(tab, node_slug(request))
+    FINAL_SHOTS.pop(tab, None)
     tab.context.close()
 
 
@@ -221,6 +246,7 @@ def open_at(
 
     yield opener
     if tabs:
-        full_page_screenshot(tabs[-1], node_slug(request))
+        end_of_test_screenshot(tabs[-1], node_slug(request))
     for tab in tabs:
+        FINAL_SHOTS.pop(tab, None)
         tab.context.close()
