@@ -1,7 +1,8 @@
 """Browser tests: a real server (scripts/liveserver.py), driven by Playwright in Debian's headless
 Chromium.
 
-The server runs in a subprocess on a free loopback port for the whole session, serving the
+The server runs in a subprocess on a free loopback port, and Chromium once, for all of
+tests/e2e (package scope: both end with the folder's last test, not the session), serving the
 shared test model repository (tests/conftest.py); each test gets a fresh page whose console
 errors, page errors and failed requests are collected, and every test ends with a screenshot in
 artifacts/screenshots/.
@@ -46,7 +47,7 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(models_root: Path) -> Iterator[str]:
     """The server as `make run` starts it, on the shared test repository (tests/conftest.py),
     on the CPU and with no background build."""
@@ -54,13 +55,13 @@ def base_url(models_root: Path) -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
