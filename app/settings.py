@@ -145,13 +145,16 @@ class Settings(BaseSettings):
     ray_app_name: str = "convatlas"  # the Serve application `convatlas cluster deploy` runs
     # Each net's deployment: Serve's autoscaler keeps between min and max replicas, aiming at
     # this many requests in flight per replica; it adds one after upscale_delay_s of more and
-    # removes one after downscale_delay_s of less. Each replica reserves these resources; set
+    # removes one after downscale_delay_s of less, "in flight" being the average over the last
+    # look_back_s (Serve's look_back_period_s). Each replica reserves these resources; set
     # cluster_replica_gpus to 1 (or 0.5 to share a GPU) where the workers have GPUs.
     cluster_min_replicas: int = Field(default=1, ge=0)
     cluster_max_replicas: int = Field(default=2, ge=1)
     cluster_target_ongoing_requests: float = Field(default=4.0, gt=0)
     cluster_upscale_delay_s: float = Field(default=10.0, ge=0)
     cluster_downscale_delay_s: float = Field(default=120.0, ge=0)
+    # More than Serve's metrics interval (10 s), which it requires of the look-back.
+    cluster_look_back_s: float = Field(default=30.0, gt=10)
     cluster_replica_cpus: float = Field(default=1.0, ge=0)
     cluster_replica_gpus: float = Field(default=0.0, ge=0)
     # A request the cluster has not answered within this long gets 503 + Retry-After (a replica

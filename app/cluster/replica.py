@@ -241,6 +241,7 @@ def deployment(manifest: Manifest, settings: Settings) -> Any:
         "target_ongoing_requests": settings.cluster_target_ongoing_requests,
         "upscale_delay_s": settings.cluster_upscale_delay_s,
         "downscale_delay_s": settings.cluster_downscale_delay_s,
+        "look_back_period_s": settings.cluster_look_back_s,
     }
     actor_options: dict[str, Any] = {"num_cpus": settings.cluster_replica_cpus}
     if settings.cluster_replica_gpus:

@@ -1,5 +1,8 @@
 """A real two-node Ray cluster, started once for tests/cluster, and the net deployed on it.
 
+The cluster lives as long as tests/cluster (package scope), not the whole session: idle, its
+dozen processes still take about a sixth of a core, which the rest of the suite would share.
+
 The head and the worker are separate raylets (ray.cluster_utils.Cluster) with distinct custom
 resources and one logical CPU each, so a deployment of two one-CPU replicas has one replica on
 each node. The model repository is the shared test one (tests/conftest.py, untrained); the
@@ -27,7 +30,7 @@ from app.settings import Settings
 from tests.cluster.support import NET, OBJECT_STORE, LocalCluster, net_state, wait_for
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster() -> Iterator[LocalCluster]:
     cluster = Cluster(
         initialize_head=True,
@@ -49,7 +52,7 @@ def ray_cluster() -> Iterator[LocalCluster]:
     cluster.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster_settings(ray_cluster: LocalCluster, models_root: Path) -> Settings:
     """Two replicas of the net (one per node) that stay two: autoscaling has its own test."""
     return Settings(
@@ -65,7 +68,7 @@ def cluster_settings(ray_cluster: LocalCluster, models_root: Path) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def deployed(cluster_settings: Settings, models_root: Path) -> Settings:
     deploy(cluster_settings, models_root, [NET])
     return cluster_settings

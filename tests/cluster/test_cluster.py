@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from pydantic import ValidationError
 from ray import serve
 
 from app.cluster.deploy import deploy
+from app.cluster.replica import deployment
 from app.inference.images import decode, preprocess
 from app.inference.service import InferenceService
 from app.repository.manifest import read_manifest
@@ -180,6 +182,9 @@ class TestAutoscaling:
                 "cluster_target_ongoing_requests": 1.0,
                 "cluster_upscale_delay_s": 0.0,
                 "cluster_downscale_delay_s": 2.0,
+                # Load that stopped leaves Serve's average after the look-back (30 s by default;
+                # Serve wants more than its 10 s metrics interval).
+                "cluster_look_back_s": 12.0,
             }
         )
         deploy(scaling, models_root, [NET])
@@ -192,6 +197,26 @@ class TestAutoscaling:
         finally:
             deploy(deployed, models_root, [NET])  # two fixed replicas for the other tests
         print(f"autoscaling: up in {up:.1f} s under load, down in {down:.1f} s after")
+
+
+def test_the_autoscaling_settings_reach_serve(models_root: Path) -> None:
+    settings = Settings(
+        models_dir=models_root,
+        cluster_min_replicas=1,
+        cluster_max_replicas=3,
+        cluster_target_ongoing_requests=2.0,
+        cluster_upscale_delay_s=4.0,
+        cluster_downscale_delay_s=5.0,
+        cluster_look_back_s=17.0,
+    )
+    bound = deployment(read_manifest(models_root / NET), settings)
+    # Serve's own record of the deployment's config (it has no public getter for a bound one).
+    config = bound._bound_deployment._deployment_config.autoscaling_config
+    chosen = (config.min_replicas, config.max_replicas, config.target_ongoing_requests)
+    delays = (config.upscale_delay_s, config.downscale_delay_s, config.look_back_period_s)
+    assert (chosen, delays) == ((1, 3, 2.0), (4.0, 5.0, 17.0))
+    with pytest.raises(ValidationError, match="cluster_look_back_s"):
+        Settings(cluster_look_back_s=10.0)  # Serve wants more than its 10 s metrics interval
 
 
 def replicas_now(settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """Browser tests: a real server (scripts/liveserver.py), driven by Playwright in Debian's headless
 Chromium.
 
-The server runs in a subprocess on a free loopback port for the whole session, serving the
+The server runs in a subprocess on a free loopback port, and Chromium once, for all of
+tests/e2e (package scope: both end with the folder's last test, not the session), serving the
 shared test model repository (tests/conftest.py); each test gets a fresh page whose console
 errors, page errors and failed requests are collected, and every test ends with a screenshot in
 artifacts/screenshots/.
@@ -10,6 +11,7 @@ artifacts/screenshots/.
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +47,7 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(models_root: Path) -> Iterator[str]:
     """The server as `make run` starts it, on the shared test repository (tests/conftest.py),
     on the CPU and with no background build."""
@@ -53,13 +55,13 @@ def base_url(models_root: Path) -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -134,6 +136,29 @@ def full_page_screenshot(tab: Page, name: str) -> None:
     tab.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
+# Tabs whose final state the test itself captured (``final_screenshot``): the end-of-test
+# screenshot is a copy of that file, not a second capture of the same long page.
+FINAL_SHOTS: dict[Page, Path] = {}
+
+
+def final_screenshot(tab: Page, path: Path) -> None:
+    """A full-page screenshot at ``path`` as the test's last act on ``tab``, which then also
+    serves as the test's end-of-test screenshot."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tab.add_style_tag(content=RENDER_EVERYTHING)
+    tab.screenshot(path=path, full_page=True)
+    FINAL_SHOTS[tab] = path
+
+
+def end_of_test_screenshot(tab: Page, name: str) -> None:
+    final = FINAL_SHOTS.pop(tab, None)
+    if final is None:
+        full_page_screenshot(tab, name)
+        return
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(final, SCREENSHOTS / f"{name}.png")
+
+
 @pytest.fixture(scope="session")
 def shoot() -> Shoot:
     """Save a named screenshot of a state a test passes through (the end state is automatic)."""
@@ -201,7 +226,8 @@ def page(
 ) -> Iterator[Page]:
     tab = watched_tab(browser, base_url, problems, VIEWPORT)
     yield tab
-    full_page_screenshot(tab, node_slug(request))
+    end_of_test_screenshot(tab, node_slug(request))
+    FINAL_SHOTS.pop(tab, None)
     tab.context.close()
 
 
@@ -221,6 +247,7 @@ def open_at(
 
     yield opener
     if tabs:
-        full_page_screenshot(tabs[-1], node_slug(request))
+        end_of_test_screenshot(tabs[-1], node_slug(request))
     for tab in tabs:
+        FINAL_SHOTS.pop(tab, None)
         tab.context.close()

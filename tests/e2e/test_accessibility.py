@@ -16,7 +16,7 @@ from playwright.sync_api import Page, ViewportSize
 
 from app.specs import builtin_registry
 
-from .conftest import RENDER_EVERYTHING, SCREENSHOTS, VIEWPORTS, OpenAt, Problems
+from .conftest import SCREENSHOTS, VIEWPORTS, OpenAt, Problems, final_screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -62,10 +62,8 @@ def blocking_violations(tab: Page) -> list[str]:
 
 
 def page_screenshot(tab: Page, name: str) -> None:
-    folder = SCREENSHOTS / "pages"
-    folder.mkdir(parents=True, exist_ok=True)
-    tab.add_style_tag(content=RENDER_EVERYTHING)
-    tab.screenshot(path=folder / f"{name}.png", full_page=True)
+    """The tab's final state, in pages/; the test's own end-of-test screenshot is its copy."""
+    final_screenshot(tab, SCREENSHOTS / "pages" / f"{name}.png")
 
 
 @pytest.mark.parametrize("device", list(VIEWPORTS))
