@@ -42,8 +42,10 @@ GO = "go"
 STOP = "stop"
 # The worker's CPU priority: below the server's, so the event loop and inference go first.
 NICENESS = 10
-# Above the per-picture budget: Python's own objects, the upload's bytes and the tensors made.
-HEADROOM_BYTES = 64 * MIB
+# Above the per-picture budget: Python's own objects, the upload's bytes (up to 10 MiB) and the
+# tensors made. With the per-picture budget (160 MiB), the server's copies of the body and a new
+# worker's own pages, one upload stays under 250 MB however wrong its header estimate is.
+HEADROOM_BYTES = 32 * MIB
 # What reading a header may allocate beyond the upload's bytes (EXIF, ICC profiles, comments):
 # Pillow keeps every JPEG comment marker in a list, so a file of two million empty ones would
 # otherwise take 160 MiB before its size is known.

@@ -69,7 +69,7 @@ class Case:
     code: str | None = None  # the envelope's code; None for a 200
     problem: str | None = None  # what the image decoder found, for a refused picture
     absent: bytes | None = None  # bytes the answer must not echo
-    # A decode worker's cost is bounded by its data cap (the per-picture budget + 64 MiB) and
+    # A decode worker's cost is bounded by its data cap (the per-picture budget + 32 MiB) and
     # the deadline; a case that runs one to its deadline is held to the per-upload bound.
     growth_limit: int = RSS_GROWTH_LIMIT
 
