@@ -23,6 +23,7 @@ Like every user of multiprocessing, a script that makes a pool guards its main m
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -170,7 +171,8 @@ class DecodePool:
                 worker.conn.send(GO)
                 return _outcome(worker, self._reply(worker, clock))
         except Overloaded:
-            worker.conn.send(STOP)
+            with contextlib.suppress(OSError):  # a worker that has died meanwhile is not kept
+                worker.conn.send(STOP)
             raise
 
     def _reply(self, worker: _Worker, clock: _Clock) -> object:
