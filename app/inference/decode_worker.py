@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from app.inference.decode_budget import MIB, WEBP_CANVASES, DecodeBudget, MemoryBudget
+from app.inference.decode_budget import MIB, DecodeBudget, MemoryBudget, estimate
 from app.inference.errors import ImageRejected
 from app.inference.images import decoded, open_upload, plan, preprocess, sniff, webp_canvas
 from app.repository.manifest import Preprocess
@@ -187,7 +187,9 @@ def _opening_bytes(data: bytes) -> int:
     """What opening the upload allocates besides its header: libwebp's canvases for a WebP
     (reserved, not yet written; its size is checked against the budget before it is opened)."""
     canvas = webp_canvas(data) if sniff(data) == "WEBP" else None
-    return 0 if canvas is None else canvas[0] * canvas[1] * 4 * WEBP_CANVASES
+    return (
+        0 if canvas is None else estimate(canvas[0], canvas[1], "RGB", "WEBP", False).decode_bytes
+    )
 
 
 def _over_header_memory() -> ImageRejected:
